@@ -1,0 +1,73 @@
+"""Text normalization shared by every parser and the normalizer.
+
+Pure functions, no Beam. ``normalize_text`` is what every text field of a
+record goes through: Unicode NFC, control characters removed, runs of
+whitespace folded to one space. Typographic quotes and dashes are kept as the
+agency wrote them: they are part of the copy, and downstream consumers who
+want ASCII can fold them themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from typing import Iterable
+
+__all__ = [
+    "normalize_text",
+    "normalize_paragraphs",
+    "fold_for_hash",
+    "content_hash",
+    "count_words",
+]
+
+# C0 and C1 control characters, DEL, and zero-width/bidi formatting marks that
+# wire systems leak into copy. Tab, newline and carriage return are whitespace
+# and are folded with the rest.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\ufeff\ufffe]"
+)
+_WHITESPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w", re.UNICODE)
+_NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalize_text(text: str) -> str:
+    """NFC, no control characters, single spaces, no leading/trailing space."""
+    if not text:
+        return ""
+    text = unicodedata.normalize("NFC", text)
+    text = _CONTROL.sub("", text)
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def normalize_paragraphs(paragraphs: Iterable[str]) -> list[str]:
+    """Normalize each paragraph and drop the ones left empty."""
+    out = []
+    for paragraph in paragraphs:
+        cleaned = normalize_text(paragraph)
+        if cleaned:
+            out.append(cleaned)
+    return out
+
+
+def fold_for_hash(body: str) -> str:
+    """Body folded so that case, whitespace and punctuation do not matter.
+
+    Two copies of a story that differ only in those (re-wrapped lines, a
+    straight quote for a curly one, ALL-CAPS from a teleprinter feed) fold to
+    the same string and so get the same ``content_hash``.
+    """
+    folded = unicodedata.normalize("NFKC", body).casefold()
+    return _NOT_WORD.sub(" ", folded).strip()
+
+
+def content_hash(body: str) -> str:
+    """Hex SHA-256 of ``fold_for_hash(body)``: the exact-duplicate key."""
+    return hashlib.sha256(fold_for_hash(body).encode("utf-8")).hexdigest()
+
+
+def count_words(text: str) -> int:
+    """Whitespace-separated tokens that contain a letter or a digit."""
+    return sum(1 for token in text.split() if _WORD.search(token))
