@@ -23,6 +23,7 @@ __all__ = [
     "RawInput",
     "CaptionText",
     "ParsedItem",
+    "ParsedInput",
     "Contributor",
     "Dateline",
     "Caption",
@@ -165,6 +166,20 @@ class ParsedItem:
     published_at: Optional[int] = None  # millis UTC
     language: Optional[str] = None  # as declared by the format
     item_index: int = 0
+
+
+@dataclass(frozen=True)
+class ParsedInput:
+    """A ``ParsedItem`` with where it came from, on its way to normalization.
+
+    ``raw`` is the whole raw input the item came from (shared, not copied,
+    between the items of a package), kept for dead letters of later stages.
+    """
+
+    item: ParsedItem
+    source: SourcePosition
+    raw: bytes
+    event_time: Optional[int] = None  # millis, from the raw input
 
 
 @dataclass(frozen=True)
