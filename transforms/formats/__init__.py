@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Union
 
-from transforms.formats import plain_text
+from transforms.formats import plain_text, reuters_sgml
 from transforms.formats.detect import detect_format
 from transforms.model import DeadLetterReason, ItemFailure, ParsedItem, ParseError, RawInput
 
@@ -26,6 +26,7 @@ ParseResult = Union[ParsedItem, ItemFailure]
 #: Format name -> parser. Detection returns one of these keys.
 PARSERS: dict[str, Callable[[bytes], list[ParseResult]]] = {
     plain_text.FORMAT: plain_text.parse,
+    reuters_sgml.FORMAT: reuters_sgml.parse,
 }
 
 

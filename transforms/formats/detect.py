@@ -1,19 +1,210 @@
-"""Format detection from content, file name and hints (placeholder: plain text only)."""
+"""Format detection from content, file name and hints.
+
+Contract: ``detect_format(data, filename, hint)`` returns the name of one of
+the formats wire-ingest reads (a key of ``transforms.formats.PARSERS``) or
+``None``, which the registry dead-letters as "unrecognised format". It never
+guesses: XML and JSON are recognised by their vocabulary (root element and
+namespace, distinctive keys), never by being XML or JSON, so XML from
+another vocabulary is ``None``, not a NITF attempt.
+
+Order of evidence:
+  1. A structural signature in the content (SGML/XML root, JSON keys, the
+     control-character envelopes of ANPA-1312 and IPTC 7901, AAP's ``ZCZC``
+     start) decides when present: it is what the parser will read.
+  2. Otherwise a hint (a Kafka ``wire-format`` header, an option) naming a
+     known format, then the file extension (``.sgm`` Reuters archives,
+     ``.anpa``, ``.ninjs``, ``.nitf``), then plain text.
+
+Only the first few kilobytes are looked at; the function is cheap enough to
+run on every message.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from transforms.formats.encoding import looks_binary
 
-__all__ = ["detect_format"]
+__all__ = ["detect_format", "KNOWN_FORMATS", "FORMAT_ALIASES"]
+
+#: Every format name detection can return.
+KNOWN_FORMATS = (
+    "plain_text",
+    "reuters_sgml",
+    "ninjs",
+    "newsml_g2",
+    "newsml_1x",
+    "nitf",
+    "iptc7901",
+    "anpa1312",
+    "ap_media_api_json",
+    "aap_text",
+)
+
+#: Hint spellings seen on headers and in configuration -> format name.
+FORMAT_ALIASES = {
+    "text": "plain_text",
+    "txt": "plain_text",
+    "plain": "plain_text",
+    "reuters": "reuters_sgml",
+    "sgml": "reuters_sgml",
+    "reuters-21578": "reuters_sgml",
+    "newsmlg2": "newsml_g2",
+    "g2": "newsml_g2",
+    "newsml": "newsml_g2",
+    "newsml1": "newsml_1x",
+    "newsml12": "newsml_1x",
+    "newsml1x": "newsml_1x",
+    "iptc": "iptc7901",
+    "iptc7901": "iptc7901",
+    "anpa": "anpa1312",
+    "anpa1312": "anpa1312",
+    "ap": "ap_media_api_json",
+    "apmediaapi": "ap_media_api_json",
+    "apjson": "ap_media_api_json",
+    "aap": "aap_text",
+}
+
+_EXTENSIONS = {
+    ".sgm": "reuters_sgml",
+    ".sgml": "reuters_sgml",
+    ".anpa": "anpa1312",
+    ".ninjs": "ninjs",
+    ".nitf": "nitf",
+    ".newsml": "newsml_g2",
+    ".txt": "plain_text",
+}
+
+_HEAD_BYTES = 8192
+_XML_ROOT = re.compile(
+    rb"<(?!\?|!)(?:([A-Za-z_][\w.\-]*):)?([A-Za-z_][\w.\-]*)([^>]*)>?", re.S
+)
+_XML_SKIP = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]*\[.*?\])?[^>]*>)", re.S)
+_G2_NAMESPACE = b"iptc.org/std/nar/"
+_G2_ROOTS = {
+    b"newsItem", b"newsMessage", b"packageItem", b"conceptItem", b"conceptSet",
+    b"planningItem", b"knowledgeItem", b"catalogItem",
+}
+_JSON_KEY = re.compile(rb'"([A-Za-z_$][\w$]*)"\s*:')
+_NINJS_KEYS = {
+    b"uri", b"guid", b"headline", b"headlines", b"body_text", b"body_html", b"bodies",
+    b"versioncreated", b"firstcreated", b"contentcreated", b"byline", b"description_text",
+    b"descriptions", b"renditions", b"associations", b"pubstatus",
+}
+# ANPA-1312: SYN SYN SOH, then a service/selector code.
+_ANPA_START = re.compile(rb"^\s*\x16\x16\x01")
+# IPTC 7901 header line: (SOH) source-id+number, priority digit, category,
+# word count, optional keyword, then the agency: 'eca0124 3 i 93  dpa 1888'.
+_IPTC7901_HEADER = re.compile(
+    rb"^\x01?\s*[a-z]{2,4}\d{2,6}\s+[1-6]\s+[a-z]{1,3}\s+\d{1,5}\b[^\r\n]{0,60}\r?\n"
+)
+_AAP_START = re.compile(rb"^[\s\x01\x02\x16]*ZCZC\b")
 
 
-def detect_format(data: bytes, filename: Optional[str] = None, hint: Optional[str] = None) -> Optional[str]:
+def detect_format(
+    data: bytes, filename: Optional[str] = None, hint: Optional[str] = None
+) -> Optional[str]:
     """Name of the format of ``data``, or None when it is not one wire-ingest reads."""
-    if looks_binary(data):
+    if not data or not data.strip():
         return None
-    head = data.lstrip()[:1]
-    if head in (b"<", b"{", b"["):
+    head = data[:_HEAD_BYTES]
+    if _ANPA_START.match(head):
+        return "anpa1312"
+    if _IPTC7901_HEADER.match(head):
+        return "iptc7901"
+    if looks_binary(head):
         return None
+    stripped = _strip_bom(head).lstrip()
+    hinted = _from_hint(hint)
+    if stripped[:1] == b"<":
+        # Markup of an unknown vocabulary may still be named by a hint, so
+        # that its parser reports what is wrong with it.
+        return _detect_markup(stripped) or (hinted if hinted in _XML_FORMATS else None)
+    if stripped[:1] in (b"{", b"["):
+        return _detect_json(stripped) or (hinted if hinted in _JSON_FORMATS else None)
+    if _AAP_START.match(head):
+        return "aap_text"
+    if hinted is not None and hinted not in _STRUCTURED:
+        return hinted
+    by_name = _from_filename(filename)
+    if by_name is not None and by_name not in _STRUCTURED:
+        return by_name
     return "plain_text"
+
+
+_XML_FORMATS = {"reuters_sgml", "newsml_g2", "newsml_1x", "nitf"}
+_JSON_FORMATS = {"ninjs", "ap_media_api_json"}
+# Formats that have a content signature: a hint or a file name cannot make
+# text without that signature into one of these.
+_STRUCTURED = {
+    "reuters_sgml", "ninjs", "newsml_g2", "newsml_1x", "nitf", "iptc7901", "anpa1312",
+    "ap_media_api_json",
+}
+
+
+def _strip_bom(head: bytes) -> bytes:
+    if head.startswith(b"\xef\xbb\xbf"):
+        return head[3:]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # UTF-16: look at the ASCII bytes only (good enough for a root element).
+        return head[2:].replace(b"\x00", b"")
+    return head
+
+
+def _detect_markup(head: bytes) -> Optional[str]:
+    position = 0
+    while True:
+        skipped = _XML_SKIP.match(head, position)
+        if not skipped or skipped.end() == position:
+            break
+        if b"<!DOCTYPE lewis" in skipped.group(0):
+            return "reuters_sgml"
+        position = skipped.end()
+    root = _XML_ROOT.match(head, head.find(b"<", position))
+    if root is None:
+        return None
+    name, attributes = root.group(2), root.group(3) or b""
+    if name == b"REUTERS":
+        return "reuters_sgml"
+    if name == b"NewsML":
+        return "newsml_1x"
+    if name.lower() == b"nitf":
+        return "nitf"
+    if name in _G2_ROOTS and (_G2_NAMESPACE in attributes or b"standard=\"NewsML-G2\"" in attributes
+                              or _G2_NAMESPACE in head):
+        return "newsml_g2"
+    return None
+
+
+def _detect_json(head: bytes) -> Optional[str]:
+    keys = set(_JSON_KEY.findall(head))
+    if b"api_version" in keys and b"data" in keys:
+        return "ap_media_api_json"
+    if b"$schema" in keys and b"ninjs" in head:
+        return "ninjs"
+    if len(keys & _NINJS_KEYS) >= 2 or (b"uri" in keys and b"type" in keys):
+        return "ninjs"
+    return None
+
+
+def _from_hint(hint: Optional[str]) -> Optional[str]:
+    if not hint:
+        return None
+    key = hint.strip().lower()
+    if key in KNOWN_FORMATS:
+        return key
+    compact = re.sub(r"[^a-z0-9]", "", key)
+    if compact in FORMAT_ALIASES:
+        return FORMAT_ALIASES[compact]
+    return FORMAT_ALIASES.get(key)
+
+
+def _from_filename(filename: Optional[str]) -> Optional[str]:
+    if not filename:
+        return None
+    lowered = filename.lower()
+    for extension, fmt in _EXTENSIONS.items():
+        if lowered.endswith(extension):
+            return fmt
+    return None

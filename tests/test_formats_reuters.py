@@ -1,0 +1,207 @@
+"""Reuters-21578 SGML: our own fixture archive, the real archives, bad input."""
+
+from __future__ import annotations
+
+import calendar
+import re
+from pathlib import Path
+
+import pytest
+
+from transforms.formats import parse_bytes, reuters_sgml
+from transforms.formats.detect import detect_format
+from transforms.model import DeadLetterReason, ItemFailure, ParsedItem, ParseError
+
+DATA = Path(__file__).parent / "data" / "formats"
+CORPORA = Path(__file__).parents[1].parent / "shared" / "corpora"
+REUTERS = CORPORA / "reuters21578"
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _millis(*fields: int) -> int:
+    return calendar.timegm((*fields, 0, 0, 0)) * 1000
+
+
+@pytest.fixture(scope="module")
+def sample() -> list:
+    return reuters_sgml.parse((DATA / "reuters_sample.sgm").read_bytes())
+
+
+@pytest.fixture(scope="module")
+def archive() -> list:
+    files = sorted(REUTERS.glob("reut2-*.sgm"))
+    if len(files) != 11:
+        pytest.skip(f"Reuters-21578 archives not found in {REUTERS}")
+    results = []
+    for path in files:
+        results.extend(reuters_sgml.parse(path.read_bytes()))
+    return results
+
+
+# -- our fixture ------------------------------------------------------------
+
+
+def test_fixture_full_story(sample):
+    story = sample[0]
+    assert isinstance(story, ParsedItem)
+    assert story.format == "reuters_sgml"
+    assert story.item_id == "9001"
+    assert story.item_index == 0
+    assert story.headline == "KESTREL MILLS <KML> SEES LATE WHEAT HARVEST"
+    assert story.dateline == "WINNIPEG, March 4"
+    assert story.bylines == ("By Ada Pennywhistle, Reuters",)
+    assert story.slugline == "BC-KESTREL-MILLS-HARVEST"
+    assert story.urgency == 3
+    assert story.version is None
+    assert story.agency == "Reuters"
+    assert story.language == "en"
+    assert story.published_at == _millis(1987, 3, 4, 9, 12, 30) + 250
+    assert story.body_paragraphs == (
+        "Kestrel Mills Ltd said a cold spring in the northern plains would push the wheat "
+        "harvest back by about two weeks, and that flour prices could rise & stay high into autumn.",
+        "The miller said its own stocks were adequate until August.",
+    )
+
+
+def test_fixture_brief_has_headline_as_body(sample):
+    brief = sample[1]
+    assert brief.headline == "KESTREL MILLS TO CUT 200 JOBS AT WINNIPEG PLANT"
+    assert brief.body_paragraphs == (brief.headline,)
+    assert brief.urgency == 1  # flash
+    assert brief.slugline == "BC-******KESTREL-MILLS"
+    # junk after the time stamp is ignored
+    assert brief.published_at == _millis(1987, 3, 4, 9, 14, 2) + 110
+
+
+def test_fixture_correction_dateline_removed_from_body(sample):
+    story = sample[2]
+    assert story.version == "CORRECTED"
+    assert story.published_at is None  # junk date: no time rather than a failure
+    assert story.dateline == "WINNIPEG, March 4"
+    assert story.body_paragraphs[0].startswith("Kestrel Mills Ltd said a cold spring")
+    assert story.body_paragraphs[-1].endswith("three weeks, not two.")
+
+
+def test_fixture_unprocessed_text(sample):
+    story = sample[3]
+    assert story.headline == "PRAIRIE GRAIN STOCKS - MARCH 4"
+    assert story.urgency == 2
+    assert story.body_paragraphs[1] == "Wheat.......................1,204 vs.......1,180"
+    assert len(story.body_paragraphs) == 3
+
+
+def test_fixture_failure_keeps_siblings(sample):
+    assert len(sample) == 5
+    failure = sample[4]
+    assert isinstance(failure, ItemFailure)
+    assert failure.reason == DeadLetterReason.MISSING_HEADLINE
+    assert failure.item_index == 4
+    assert "reuters_sgml" in failure.error and "9005" in failure.error
+    assert failure.raw.startswith(b"<REUTERS") and failure.raw.endswith(b"</REUTERS>")
+
+
+def test_slug_version_markers():
+    element = (
+        '<REUTERS NEWID="7"><DATE>1-APR-1987 00:00:00.00</DATE><UNKNOWN>\n'
+        "r f AM-HARBOUR-STRIKE-2NDLD   04-01 0300</UNKNOWN><TEXT><TITLE>DOCKERS STAY OUT</TITLE>"
+        "<BODY>The strike went on.\n Reuter\n&#3;</BODY></TEXT></REUTERS>"
+    )
+    [story] = reuters_sgml.parse(element.encode())
+    assert story.version == "2NDLD"
+    assert story.slugline == "AM-HARBOUR-STRIKE-2NDLD"
+    assert story.body_paragraphs == ("The strike went on.",)
+    title_update = element.replace("DOCKERS STAY OUT", "UPDATE 2 - DOCKERS STAY OUT")
+    assert reuters_sgml.parse(title_update.encode())[0].version == "UPDATE 2"
+
+
+def test_split_archive_round_trips_single_elements():
+    data = (DATA / "reuters_sample.sgm").read_bytes()
+    elements = reuters_sgml.split_archive(data)
+    assert len(elements) == 5
+    assert all(e.startswith(b"<REUTERS ") and e.endswith(b"</REUTERS>") for e in elements)
+    whole = reuters_sgml.parse(data)
+    for index, element in enumerate(elements):
+        single = reuters_sgml.parse(element)
+        assert len(single) == 1
+        if isinstance(single[0], ParsedItem):
+            assert single[0].item_index == 0
+            assert single[0].headline == whole[index].headline
+            assert single[0].body_paragraphs == whole[index].body_paragraphs
+
+
+def test_detection_and_registry():
+    data = (DATA / "reuters_sample.sgm").read_bytes()
+    assert detect_format(data) == "reuters_sgml"
+    element = reuters_sgml.split_archive(data)[0]
+    assert detect_format(element) == "reuters_sgml"
+    fmt, results = parse_bytes(element)
+    assert fmt == "reuters_sgml" and results[0].item_id == "9001"
+
+
+def test_truncated_archive():
+    data = (DATA / "reuters_sample.sgm").read_bytes()
+    cut = data[: data.rindex(b"</REUTERS>", 0, data.rindex(b"</REUTERS>")) - 5]
+    results = reuters_sgml.parse(cut)
+    assert [type(r) for r in results[:3]] == [ParsedItem] * 3
+    assert isinstance(results[-1], ItemFailure)
+    assert results[-1].reason == DeadLetterReason.MALFORMED
+    assert "truncated" in results[-1].error
+    with pytest.raises(ParseError) as raised:
+        reuters_sgml.parse(data[:200])
+    assert raised.value.reason == DeadLetterReason.MALFORMED
+    assert "reuters_sgml" in str(raised.value)
+    with pytest.raises(ParseError, match="reuters_sgml: no <REUTERS> element"):
+        reuters_sgml.parse(b"<!DOCTYPE lewis SYSTEM 'lewis.dtd'>\n")
+
+
+# -- the real archives -------------------------------------------------------
+
+
+def test_archive_every_element_parses(archive):
+    assert len(archive) == 11000
+    stories = [r for r in archive if isinstance(r, ParsedItem)]
+    assert len(stories) == 11000
+    assert len({s.item_id for s in stories}) == 11000
+    for story in stories:
+        assert story.headline and story.body_paragraphs
+        for text in (story.headline, *story.body_paragraphs):
+            assert not CONTROL.search(text), story.item_id
+            assert "&lt;" not in text and "&#" not in text, story.item_id
+        assert not re.search(r"\bReuter\s*$", story.body_paragraphs[-1], re.I), story.item_id
+        assert story.published_at is not None, story.item_id
+
+
+def test_archive_first_story(archive):
+    story = archive[0]
+    assert story.item_id == "1"
+    assert story.headline == "BAHIA COCOA REVIEW"
+    assert story.dateline == "SALVADOR, Feb 26"
+    assert story.slugline == "BC-BAHIA-COCOA-REVIEW"
+    assert story.urgency == 3
+    assert story.published_at == _millis(1987, 2, 26, 15, 1, 1) + 790
+    assert "Bahia cocoa zone" in story.body_paragraphs[0]
+    assert not story.body_paragraphs[0].startswith("SALVADOR")
+    assert len(story.body_paragraphs) > 10
+
+
+def test_archive_briefs_and_markers(archive):
+    by_id = {s.item_id: s for s in archive}
+    brief = by_id["30"]
+    assert brief.body_paragraphs == (brief.headline,)
+    assert not brief.headline.startswith("*")
+    assert brief.urgency == 1
+    assert sum(1 for s in archive if "Blah blah" in " ".join(s.body_paragraphs)) == 0
+    versions = [s.version for s in archive if s.version]
+    assert versions.count("CORRECTED") >= 30
+    assert any(v.endswith("LD") for v in versions)
+    bylined = [s for s in archive if s.bylines]
+    assert len(bylined) == 468
+    assert all(re.match(r"(?i)by ", s.bylines[0]) for s in bylined)
+    with_slug = [s for s in archive if s.slugline]
+    assert len(with_slug) > 10000
+    assert all(s.urgency in range(1, 9) for s in with_slug)
+
+
+def test_archive_detected(archive):
+    for path in sorted(REUTERS.glob("reut2-*.sgm"))[:2]:
+        assert detect_format(path.read_bytes()[:4096], filename=path.name) == "reuters_sgml"
