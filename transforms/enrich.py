@@ -112,6 +112,7 @@ class EnrichStories(beam.PTransform):
     event time), and ``EnrichStories.DEAD_LETTERS``.
     """
 
+    STORIES = "stories"
     DEAD_LETTERS = "dead_letters"
 
     def __init__(self, language_seed: int = 0, event_time_from: str = EVENT_TIME_FROM_PUBLISHED):
@@ -124,7 +125,7 @@ class EnrichStories(beam.PTransform):
     def expand(self, items):
         enrich = _EnrichFn(self._language_seed, self._event_time_from)
         return items | "NormalizeEnrich" >> beam.ParDo(enrich).with_outputs(
-            self.DEAD_LETTERS, main="stories")
+            self.DEAD_LETTERS, main=self.STORIES)
 
 
 class _EnrichFn(beam.DoFn):

@@ -20,6 +20,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from transforms.formats import parse_input
+from transforms.formats.encoding import looks_binary
 from transforms.model import (
     DeadLetter,
     DeadLetterReason,
@@ -52,6 +53,8 @@ def parse_raw_input(raw: RawInput, max_input_bytes: int = DEFAULT_MAX_INPUT_BYTE
     if len(raw.raw) > max_input_bytes:
         return [dead(DeadLetterReason.TOO_LARGE,
                      f"input of {len(raw.raw)} bytes is over the {max_input_bytes}-byte limit")]
+    if looks_binary(raw.raw):
+        return [dead(DeadLetterReason.UNDECODABLE, "binary data, not text in any encoding")]
     try:
         fmt, results = parse_input(raw)
     except ParseError as error:
@@ -80,6 +83,7 @@ class ParseStories(beam.PTransform):
     ``ParseStories.DEAD_LETTERS`` with ``DeadLetter``.
     """
 
+    ITEMS = "items"
     DEAD_LETTERS = "dead_letters"
 
     def __init__(self, max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES):
@@ -88,7 +92,7 @@ class ParseStories(beam.PTransform):
 
     def expand(self, raw_inputs):
         return raw_inputs | "Parse" >> beam.ParDo(_ParseFn(self._max_input_bytes)).with_outputs(
-            self.DEAD_LETTERS, main="items")
+            self.DEAD_LETTERS, main=self.ITEMS)
 
 
 class _ParseFn(beam.DoFn):

@@ -94,6 +94,7 @@ class ReadWireStories(beam.PTransform):
     (``RawInput``) and ``ReadWireStories.DEAD_LETTERS`` (``DeadLetter``).
     """
 
+    INPUTS = "inputs"
     DEAD_LETTERS = "dead_letters"
 
     def __init__(self, patterns: Iterable[str], max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES):
@@ -112,7 +113,7 @@ class ReadWireStories(beam.PTransform):
             | "Match" >> fileio.MatchAll(fileio.EmptyMatchTreatment.ALLOW)
             | "SpreadFiles" >> beam.Reshuffle()
             | "ReadFiles" >> beam.ParDo(_ReadFileFn(self._max_input_bytes)).with_outputs(
-                self.DEAD_LETTERS, main="inputs")
+                self.DEAD_LETTERS, main=self.INPUTS)
         )
 
 

@@ -1,0 +1,30 @@
+# wire-ingest: the two commands of the README, and their helpers.
+# `make demo` installs and runs the pipeline over seeds/ on the DirectRunner;
+# `make test` installs the test dependencies and runs the whole suite (the
+# tests start the Kafka-protocol broker they need themselves, on loopback).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+OUT ?= out/seed
+
+.PHONY: install demo test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+demo: install
+	rm -rf $(OUT)
+	$(VENV)/bin/wire-ingest run --input seeds --output $(OUT)
+	$(VENV)/bin/wire-ingest inspect $(OUT)/stories-*.avro --limit 1 | $(PY) -c 'import json,sys; r=json.loads(sys.stdin.readline()); print(json.dumps({k: r[k] for k in ("headline","language","agencies","captions","dedup")}, ensure_ascii=False, indent=1))'
+
+test: install
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+clean:
+	rm -rf out build *.egg-info

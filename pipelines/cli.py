@@ -1,0 +1,141 @@
+"""The ``wire-ingest`` command.
+
+``run`` runs the pipeline (every Beam option passes through), ``inspect``
+prints Avro output as JSON lines, ``normalize`` checks bylines, captions and
+datelines against the normalizer, ``replay`` publishes stories to Kafka.
+Exit codes: 0 success, 1 the run failed or its counts do not balance, 2 bad
+configuration (the message names the option).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import json
+import logging
+import sys
+from typing import Any, Iterable, Optional, TextIO
+
+__all__ = ["main", "inspect_files", "to_json_value"]
+
+_USAGE = """wire-ingest <command> [options]
+
+commands:
+  run        run the pipeline: wire-ingest run --input GLOB --output DIR [Beam options]
+  inspect    print Avro records as JSON lines: wire-ingest inspect FILE...
+  normalize  parse bylines, captions or datelines: wire-ingest normalize byline|caption|dateline [TEXT...]
+  replay     publish stories to Kafka: wire-ingest replay PATH... --kafka-bootstrap H:P --kafka-topic T
+
+'wire-ingest <command> --help' describes a command's options."""
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    handlers = {"run": _run, "inspect": _inspect, "normalize": _normalize, "replay": _replay}
+    if command not in handlers:
+        print(f"wire-ingest: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return handlers[command](rest)
+    except ValueError as error:
+        print(f"wire-ingest {command}: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str]) -> int:
+    if "--help" in argv or "-h" in argv:
+        from pipelines.ingest import IngestOptions
+
+        parser = argparse.ArgumentParser(prog="wire-ingest run")
+        IngestOptions._add_argparse_args(parser)
+        parser.print_help()
+        print("\nAny Beam pipeline option (--runner, --streaming, --direct_num_workers, ...) "
+              "passes through.")
+        return 0
+    from pipelines.ingest import run
+
+    summary = run(argv)
+    return 0 if summary.balanced else 1
+
+
+def _inspect(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="wire-ingest inspect",
+                                     description="Print Avro container files as JSON lines.")
+    parser.add_argument("files", nargs="+", help="Avro files (stories-*.avro, dead-letters-*.avro).")
+    parser.add_argument("--limit", type=int, default=None, help="Print at most this many records.")
+    args = parser.parse_args(argv)
+    inspect_files(args.files, sys.stdout, args.limit)
+    return 0
+
+
+def inspect_files(paths: Iterable[str], out: TextIO, limit: Optional[int] = None) -> int:
+    """Write every record of the Avro files at ``paths`` to ``out`` as JSON lines."""
+    import fastavro
+
+    printed = 0
+    for path in paths:
+        with open(path, "rb") as handle:
+            for record in fastavro.reader(handle):
+                if limit is not None and printed >= limit:
+                    return printed
+                out.write(json.dumps(to_json_value(record), ensure_ascii=False) + "\n")
+                printed += 1
+    return printed
+
+
+def to_json_value(value: Any) -> Any:
+    """Avro values as JSON: bytes as UTF-8 text when they are, else base64."""
+    if isinstance(value, dict):
+        return {key: to_json_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_json_value(item) for item in value]
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(value).decode("ascii")
+    if isinstance(value, datetime.datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+def _normalize(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="wire-ingest normalize",
+        description="Print one JSON object per input line: from TEXT arguments, else stdin.")
+    parser.add_argument("kind", choices=("byline", "caption", "dateline"))
+    parser.add_argument("texts", nargs="*")
+    args = parser.parse_args(argv)
+    from transforms.normalize.cli import normalize_command
+
+    texts = args.texts or (line.rstrip("\n") for line in sys.stdin)
+    return normalize_command(args.kind, texts, sys.stdout)
+
+
+def _replay(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="wire-ingest replay",
+        description="Publish stories to Kafka, one message per story, with event timestamps.")
+    parser.add_argument("paths", nargs="+", help="Story files, folders, .gz files, .sgm archives.")
+    parser.add_argument("--kafka-bootstrap", required=True, help="Broker HOST:PORT.")
+    parser.add_argument("--kafka-topic", required=True, help="Topic to publish to.")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="Messages per second (default: as fast as the broker takes them).")
+    parser.add_argument("--loop", action="store_true", help="Replay again and again until stopped.")
+    args = parser.parse_args(argv)
+    from transforms.replay import replay_to_kafka
+
+    sent = replay_to_kafka(args.paths, args.kafka_bootstrap, args.kafka_topic,
+                           rate=args.rate, loop=args.loop)
+    print(f"replayed {sent} stories to {args.kafka_topic}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

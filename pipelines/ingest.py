@@ -1,0 +1,209 @@
+"""The wire-ingest pipeline: options, ``build_pipeline()`` and ``run()``.
+
+Sources: files (``--input``, batch), drop folders (``--watch``, streaming)
+and Kafka (``--kafka-topic``, streaming or bounded). Every source feeds the
+same ``ProcessStories`` chain; stories and dead letters go to Avro files
+(``--output``) and, when asked, to Kafka topics. Kafka offsets are committed
+only for inputs whose records were written (or dropped as duplicates).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+from pipelines.runners import resolve_runner
+from transforms.enrich import EVENT_TIME_FROM_PUBLISHED, EVENT_TIME_FROM_SOURCE
+from transforms.process import ProcessStories
+from transforms.read import DEFAULT_MAX_INPUT_BYTES, ReadWireStories, expand_pattern
+from transforms.write import WriteDeadLetters, WriteStories
+
+__all__ = ["IngestOptions", "build_pipeline", "run", "RunSummary", "summarize_metrics"]
+
+_LOG = logging.getLogger(__name__)
+
+
+class IngestOptions(PipelineOptions):
+    """Options of ``wire-ingest run``; any other Beam option passes through."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--input", dest="inputs", action="append", default=[],
+                            help="File glob or directory of raw stories to read (batch); repeatable. "
+                                 "Plain text, agency formats, Reuters-21578 .sgm archives, .gz.")
+        parser.add_argument("--output", dest="output",
+                            help="Directory for stories-*.avro and dead-letters-*.avro.")
+        parser.add_argument("--max-input-bytes", dest="max_input_bytes", type=int,
+                            default=DEFAULT_MAX_INPUT_BYTES,
+                            help="Inputs larger than this many bytes are dead-lettered "
+                                 f"as too_large (default {DEFAULT_MAX_INPUT_BYTES}).")
+        parser.add_argument("--dedup-mode", dest="dedup_mode", choices=("mark", "drop"),
+                            default="mark",
+                            help="mark: write every story with its dedup status (default); "
+                                 "drop: count duplicates and do not write them.")
+        parser.add_argument("--dedup-horizon", dest="dedup_horizon", type=float, default=72.0,
+                            help="Hours of event time a story is remembered for dedup (default 72).")
+        parser.add_argument("--dedup-threshold", dest="dedup_threshold", type=float, default=None,
+                            help="Estimated Jaccard similarity (0-1) from which a story is a "
+                                 "near-duplicate (default: the evaluated one, see README).")
+        parser.add_argument("--window-seconds", dest="window_seconds", type=int, default=60,
+                            help="Streaming only: output files are cut every this many seconds "
+                                 "of event time (default 60).")
+        parser.add_argument("--num-shards", dest="num_shards", type=int, default=2,
+                            help="Story files written per window (default 2).")
+        parser.add_argument("--language-seed", dest="language_seed", type=int, default=0,
+                            help="Seed of the language detector; fixed so results are "
+                                 "deterministic (default 0).")
+        parser.add_argument("--summary-json", dest="summary_json", default=None,
+                            help="Also write the end-of-run counts to this JSON file.")
+
+
+@dataclass(frozen=True)
+class PipelineOutputs:
+    """What ``build_pipeline`` returns, so tests can assert on it."""
+
+    stories: Any
+    dead_letters: Any
+    dropped: Any
+    acks: Any
+
+
+def validate(options: IngestOptions) -> None:
+    """Fail before launch on bad configuration, naming the option."""
+    if not options.inputs:
+        raise ValueError("--input: give at least one file glob or directory")
+    if not options.output:
+        raise ValueError("--output: give an output directory")
+    for pattern in options.inputs:
+        if "://" not in pattern and not glob.glob(expand_pattern(pattern)):
+            raise ValueError(f"--input: {pattern!r} matches no file")
+    if options.dedup_horizon <= 0:
+        raise ValueError("--dedup-horizon must be a positive number of hours")
+    if options.dedup_threshold is not None and not 0 < options.dedup_threshold <= 1:
+        raise ValueError("--dedup-threshold must be in (0, 1]")
+
+
+def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions) -> PipelineOutputs:
+    """Add the ingest steps to ``pipeline``; returns the main PCollections."""
+    streaming = options.view_as(StandardOptions).streaming
+    read = pipeline | "ReadWireStories" >> ReadWireStories(options.inputs, options.max_input_bytes)
+    processed = read[ReadWireStories.INPUTS] | "ProcessStories" >> ProcessStories(
+        dedup_mode=options.dedup_mode,
+        dedup_horizon_seconds=int(options.dedup_horizon * 3600),
+        dedup_threshold=options.dedup_threshold,
+        max_input_bytes=options.max_input_bytes,
+        event_time_from=EVENT_TIME_FROM_SOURCE if streaming else EVENT_TIME_FROM_PUBLISHED,
+        language_seed=options.language_seed,
+    )
+    dead_letters = (
+        read[ReadWireStories.DEAD_LETTERS], processed[ProcessStories.DEAD_LETTERS]
+    ) | "AllDeadLetters" >> beam.Flatten()
+    return write_outputs(processed[ProcessStories.STORIES], dead_letters,
+                         processed[ProcessStories.DROPPED], options)
+
+
+def write_outputs(stories, dead_letters, dropped, options: IngestOptions) -> PipelineOutputs:
+    """Write stories and dead letters to Avro files; returns the acks too."""
+    window = options.window_seconds if options.view_as(StandardOptions).streaming else None
+    story_acks = stories | "WriteStories" >> WriteStories(options.output, window, options.num_shards)
+    dead_acks = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(options.output, window)
+    acks = (story_acks, dead_acks, dropped) | "AllAcks" >> beam.Flatten()
+    return PipelineOutputs(stories=stories, dead_letters=dead_letters, dropped=dropped, acks=acks)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """End-of-run counts; ``balanced`` when every item read is accounted for."""
+
+    counters: dict[str, int]
+
+    def get(self, name: str) -> int:
+        return self.counters.get(name, 0)
+
+    @property
+    def read(self) -> int:
+        return self.get("read")
+
+    @property
+    def written(self) -> int:
+        return self.get("written")
+
+    @property
+    def dead_letters(self) -> int:
+        return self.get("dead_letters")
+
+    @property
+    def dropped(self) -> int:
+        return self.get("duplicates_dropped")
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.written + self.dropped + self.dead_letters
+
+    def by_prefix(self, prefix: str) -> dict[str, int]:
+        return {k[len(prefix):]: v for k, v in sorted(self.counters.items()) if k.startswith(prefix)}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "written": self.written,
+            "duplicates_dropped": self.dropped,
+            "dead_letters": self.dead_letters,
+            "balanced": self.balanced,
+            "languages": self.by_prefix("written_language_"),
+            "dedup": self.by_prefix("dedup_"),
+            "dead_letter_reasons": self.by_prefix("dead_letter_"),
+            "counters": dict(sorted(self.counters.items())),
+        }
+
+    def render(self) -> str:
+        languages = ", ".join(f"{k} {v}" for k, v in self.by_prefix("written_language_").items())
+        dedup = ", ".join(f"{k} {v}" for k, v in self.by_prefix("dedup_").items())
+        reasons = ", ".join(f"{k} {v}" for k, v in self.by_prefix("dead_letter_").items())
+        verdict = "balanced" if self.balanced else "NOT BALANCED"
+        return "\n".join([
+            "wire-ingest summary",
+            f"  read          {self.read}",
+            f"  written       {self.written}" + (f"  (languages: {languages})" if languages else ""),
+            f"  dedup         {dedup or '-'}",
+            f"  dropped dups  {self.dropped}",
+            f"  dead letters  {self.dead_letters}" + (f"  ({reasons})" if reasons else ""),
+            f"  {verdict}: read {self.read} = written {self.written} + dropped {self.dropped}"
+            f" + dead-lettered {self.dead_letters}",
+        ])
+
+
+def summarize_metrics(result) -> RunSummary:
+    """Sum the pipeline's ``wire_ingest`` counters over all steps."""
+    counters: dict[str, int] = {}
+    query = result.metrics().query(MetricsFilter().with_namespace("wire_ingest"))
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + int(value or 0)
+    return RunSummary(counters)
+
+
+def run(argv: Optional[list[str]] = None) -> RunSummary:
+    """Build and run the pipeline, wait for it, print and return the summary."""
+    options = PipelineOptions(argv)
+    ingest = options.view_as(IngestOptions)
+    validate(ingest)
+    pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
+    build_pipeline(pipeline, ingest)
+    result = pipeline.run()
+    result.wait_until_finish()
+    summary = summarize_metrics(result)
+    print(summary.render())
+    if ingest.summary_json:
+        os.makedirs(os.path.dirname(os.path.abspath(ingest.summary_json)), exist_ok=True)
+        with open(ingest.summary_json, "w", encoding="utf-8") as handle:
+            json.dump(summary.to_json(), handle, indent=2)
+    return summary

