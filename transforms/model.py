@@ -86,6 +86,10 @@ class SourcePosition:
     # Internal, not written: how many items the raw input held (packages and
     # archives hold several), so that offset commits wait for all of them.
     item_count: int = 1
+    # Internal, not written: for Kafka inputs, (offset the reader started this
+    # partition at, first offset this record covers), so that offset commits
+    # can step over offset gaps (compaction, transaction markers).
+    kafka_span: Optional[tuple[int, int]] = None
 
     def for_item(self, index: int, count: int) -> "SourcePosition":
         """The position of the ``index``-th of ``count`` items inside this input."""
