@@ -62,6 +62,34 @@ class IngestOptions(PipelineOptions):
         parser.add_argument("--language-seed", dest="language_seed", type=int, default=0,
                             help="Seed of the language detector; fixed so results are "
                                  "deterministic (default 0).")
+        parser.add_argument("--watch", dest="watch", action="append", default=[],
+                            help="Drop folder to watch for new wire files (streaming); repeatable.")
+        parser.add_argument("--poll-interval", dest="poll_interval", type=float, default=5.0,
+                            help="Seconds between two listings of a watched folder (default 5).")
+        parser.add_argument("--settle-seconds", dest="settle_seconds", type=float, default=2.0,
+                            help="A watched file is read once its size and mtime have not changed "
+                                 "for this many seconds (default 2).")
+        parser.add_argument("--move-processed", dest="move_processed", action="store_true",
+                            help="Move ingested files to _PROCESSED/ and failed ones to _ERROR/.")
+        parser.add_argument("--kafka-bootstrap", dest="kafka_bootstrap", default=None,
+                            help="Kafka bootstrap servers HOST:PORT[,HOST:PORT].")
+        parser.add_argument("--kafka-topic", dest="kafka_topic", default=None,
+                            help="Topic of raw stories to read (streaming unless --kafka-stop-at-end).")
+        parser.add_argument("--kafka-group", dest="kafka_group", default="wire-ingest",
+                            help="Consumer group whose offsets are committed (default wire-ingest).")
+        parser.add_argument("--kafka-start", dest="kafka_start", default="committed",
+                            help="Where to start: committed (default; earliest if none), earliest, "
+                                 "latest, or an ISO-8601 time.")
+        parser.add_argument("--kafka-stop-at-end", dest="kafka_stop_at_end", action="store_true",
+                            help="Bounded read: stop at the end offsets seen at start (backfills).")
+        parser.add_argument("--kafka-output-topic", dest="kafka_output_topic", default=None,
+                            help="Also write stories to this topic (Avro single-object encoding).")
+        parser.add_argument("--kafka-dead-letter-topic", dest="kafka_dead_letter_topic", default=None,
+                            help="Also write dead letters to this topic.")
+        parser.add_argument("--kafka-confluent-schema-id", dest="kafka_confluent_schema_id",
+                            type=int, default=None,
+                            help="Write Confluent wire format with this schema id instead of "
+                                 "Avro single-object encoding.")
         parser.add_argument("--summary-json", dest="summary_json", default=None,
                             help="Also write the end-of-run counts to this JSON file.")
 
@@ -78,24 +106,37 @@ class PipelineOutputs:
 
 def validate(options: IngestOptions) -> None:
     """Fail before launch on bad configuration, naming the option."""
-    if not options.inputs:
-        raise ValueError("--input: give at least one file glob or directory")
-    if not options.output:
-        raise ValueError("--output: give an output directory")
+    if not (options.inputs or options.watch or options.kafka_topic):
+        raise ValueError("--input, --watch or --kafka-topic: give at least one source")
+    if not options.output and not options.kafka_output_topic:
+        raise ValueError("--output: give an output directory (or --kafka-output-topic)")
     for pattern in options.inputs:
         if "://" not in pattern and not glob.glob(expand_pattern(pattern)):
             raise ValueError(f"--input: {pattern!r} matches no file")
+    for folder in options.watch:
+        if not os.path.isdir(folder):
+            raise ValueError(f"--watch: {folder!r} is not a directory")
+    if (options.kafka_topic or options.kafka_output_topic or options.kafka_dead_letter_topic) \
+            and not options.kafka_bootstrap:
+        raise ValueError("--kafka-bootstrap: needed with a Kafka topic")
     if options.dedup_horizon <= 0:
         raise ValueError("--dedup-horizon must be a positive number of hours")
     if options.dedup_threshold is not None and not 0 < options.dedup_threshold <= 1:
         raise ValueError("--dedup-threshold must be in (0, 1]")
+    if options.poll_interval <= 0:
+        raise ValueError("--poll-interval must be a positive number of seconds")
+
+
+def is_streaming_source(options: IngestOptions) -> bool:
+    """Drop folders and unbounded Kafka reads never end: they need streaming."""
+    return bool(options.watch) or bool(options.kafka_topic and not options.kafka_stop_at_end)
 
 
 def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions) -> PipelineOutputs:
     """Add the ingest steps to ``pipeline``; returns the main PCollections."""
     streaming = options.view_as(StandardOptions).streaming
-    read = pipeline | "ReadWireStories" >> ReadWireStories(options.inputs, options.max_input_bytes)
-    processed = read[ReadWireStories.INPUTS] | "ProcessStories" >> ProcessStories(
+    raw_inputs, read_dead_letters = read_sources(pipeline, options)
+    processed = raw_inputs | "ProcessStories" >> ProcessStories(
         dedup_mode=options.dedup_mode,
         dedup_horizon_seconds=int(options.dedup_horizon * 3600),
         dedup_threshold=options.dedup_threshold,
@@ -104,17 +145,77 @@ def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions) -> PipelineO
         language_seed=options.language_seed,
     )
     dead_letters = (
-        read[ReadWireStories.DEAD_LETTERS], processed[ProcessStories.DEAD_LETTERS]
+        *read_dead_letters, processed[ProcessStories.DEAD_LETTERS]
     ) | "AllDeadLetters" >> beam.Flatten()
-    return write_outputs(processed[ProcessStories.STORIES], dead_letters,
-                         processed[ProcessStories.DROPPED], options)
+    outputs = write_outputs(processed[ProcessStories.STORIES], dead_letters,
+                            processed[ProcessStories.DROPPED], options)
+    if options.kafka_topic:
+        from transforms.kafka_io import CommitKafkaOffsets
+
+        outputs.acks | "CommitKafkaOffsets" >> CommitKafkaOffsets(
+            options.kafka_bootstrap, options.kafka_group)
+    if options.watch:
+        from transforms.watch import RecordIngestedFiles
+
+        outputs.acks | "RecordIngestedFiles" >> RecordIngestedFiles(
+            options.output, move_processed=options.move_processed)
+    return outputs
+
+
+def read_sources(pipeline: beam.Pipeline, options: IngestOptions):
+    """All configured sources: one PCollection of ``RawInput``, and the
+    dead-letter PCollections of the sources themselves."""
+    raw_inputs, dead_letters = [], []
+    if options.inputs:
+        files = pipeline | "ReadWireStories" >> ReadWireStories(options.inputs, options.max_input_bytes)
+        raw_inputs.append(files[ReadWireStories.INPUTS])
+        dead_letters.append(files[ReadWireStories.DEAD_LETTERS])
+    if options.watch:
+        from transforms.watch import ReadDropFolders
+
+        folders = pipeline | "ReadDropFolders" >> ReadDropFolders(
+            options.watch, poll_interval_seconds=options.poll_interval,
+            settle_seconds=options.settle_seconds, state_dir=options.output,
+            max_input_bytes=options.max_input_bytes)
+        raw_inputs.append(folders[ReadDropFolders.INPUTS])
+        dead_letters.append(folders[ReadDropFolders.DEAD_LETTERS])
+    if options.kafka_topic:
+        from transforms.kafka_io import ReadWireStoriesFromKafka
+
+        raw_inputs.append(pipeline | "ReadWireStoriesFromKafka" >> ReadWireStoriesFromKafka(
+            options.kafka_bootstrap, options.kafka_topic, group=options.kafka_group,
+            start=options.kafka_start, stop_at_end=options.kafka_stop_at_end))
+    if len(raw_inputs) == 1:
+        return raw_inputs[0], dead_letters
+    return tuple(raw_inputs) | "AllSources" >> beam.Flatten(), dead_letters
 
 
 def write_outputs(stories, dead_letters, dropped, options: IngestOptions) -> PipelineOutputs:
-    """Write stories and dead letters to Avro files; returns the acks too."""
+    """Write stories and dead letters to every configured sink.
+
+    Sinks are chained, not parallel: the Kafka sink passes on what the broker
+    acknowledged, the file sink writes that and emits the positions of what
+    it wrote. So an acknowledgement means "in every sink", which is what the
+    offset commit needs.
+    """
     window = options.window_seconds if options.view_as(StandardOptions).streaming else None
-    story_acks = stories | "WriteStories" >> WriteStories(options.output, window, options.num_shards)
-    dead_acks = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(options.output, window)
+    if options.kafka_output_topic:
+        from transforms.kafka_io import WriteStoriesToKafka
+
+        stories = stories | "WriteStoriesToKafka" >> WriteStoriesToKafka(
+            options.kafka_bootstrap, options.kafka_output_topic,
+            confluent_schema_id=options.kafka_confluent_schema_id)
+    if options.kafka_dead_letter_topic:
+        from transforms.kafka_io import WriteDeadLettersToKafka
+
+        dead_letters = dead_letters | "WriteDeadLettersToKafka" >> WriteDeadLettersToKafka(
+            options.kafka_bootstrap, options.kafka_dead_letter_topic)
+    if options.output:
+        story_acks = stories | "WriteStories" >> WriteStories(options.output, window, options.num_shards)
+        dead_acks = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(options.output, window)
+    else:
+        story_acks = stories | "StoryAcks" >> beam.Map(lambda story: story.source)
+        dead_acks = dead_letters | "DeadLetterAcks" >> beam.Map(lambda dead: dead.source)
     acks = (story_acks, dead_acks, dropped) | "AllAcks" >> beam.Flatten()
     return PipelineOutputs(stories=stories, dead_letters=dead_letters, dropped=dropped, acks=acks)
 
@@ -196,6 +297,8 @@ def run(argv: Optional[list[str]] = None) -> RunSummary:
     options = PipelineOptions(argv)
     ingest = options.view_as(IngestOptions)
     validate(ingest)
+    if is_streaming_source(ingest):
+        options.view_as(StandardOptions).streaming = True
     pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
     build_pipeline(pipeline, ingest)
     result = pipeline.run()
