@@ -1,0 +1,51 @@
+"""Normalize bylines, datelines, photo credits and agency names.
+
+Contract: pure functions, no Beam, none of them raises on input its rules do
+not understand (fields stay empty, the raw credit is kept, and
+``NormalizedItem.unparsed`` counts it).
+
+- ``normalize_item(ParsedItem) -> NormalizedItem``: the whole story.
+- ``parse_byline(text) -> BylineResult(contributors, agencies, understood)``.
+- ``parse_dateline(text) -> (Dateline | None, rest of the paragraph)``.
+- ``parse_caption(text, credit=None) -> Caption``.
+- ``canonical_agency(name) -> str | None``, backed by the registry in
+  ``agencies.tsv``; extend it with ``$WIRE_INGEST_AGENCIES`` (paths separated
+  by ``os.pathsep``) or ``use_registry(extra_paths=[...])``.
+"""
+
+from transforms.normalize.agencies import (
+    ENV_VAR,
+    AgencyRegistry,
+    canonical_agency,
+    default_registry,
+    is_generic,
+    load_registry,
+    use_registry,
+)
+from transforms.normalize.byline import BylineResult, parse_attribution, parse_byline
+from transforms.normalize.caption import parse_caption, parse_caption_ex, split_credit
+from transforms.normalize.dateline import parse_dateline, parse_dateline_field
+from transforms.normalize.item import NormalizedItem, normalize_item
+from transforms.normalize.names import natural_case, place_case
+
+__all__ = [
+    "ENV_VAR",
+    "AgencyRegistry",
+    "BylineResult",
+    "NormalizedItem",
+    "canonical_agency",
+    "default_registry",
+    "is_generic",
+    "load_registry",
+    "natural_case",
+    "normalize_item",
+    "parse_attribution",
+    "parse_byline",
+    "parse_caption",
+    "parse_caption_ex",
+    "parse_dateline",
+    "parse_dateline_field",
+    "place_case",
+    "split_credit",
+    "use_registry",
+]

@@ -1,0 +1,159 @@
+"""The agency registry: canonical names for agencies and outlets, with aliases.
+
+Contract: ``canonical_agency(name)`` maps any alias (any case, with or without
+surrounding punctuation or a leading "The") to one canonical name, or returns
+None for names the registry does not know and for generic credits such as
+"news agencies" (``is_generic`` says when a name is one of those).
+
+The registry is a tab-separated data file shipped with the package
+(``agencies.tsv``: canonical, kind, aliases separated by ``|``). Users add
+their own agencies with files of the same shape, named in the environment
+variable ``WIRE_INGEST_AGENCIES`` (paths separated by ``os.pathsep``) or
+passed to ``load_registry(extra_paths)`` / ``use_registry``. Later files win
+when an alias is defined twice.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional, Union
+
+__all__ = [
+    "AgencyRegistry",
+    "load_registry",
+    "default_registry",
+    "use_registry",
+    "canonical_agency",
+    "is_generic",
+    "ENV_VAR",
+    "BUILTIN_PATH",
+]
+
+ENV_VAR = "WIRE_INGEST_AGENCIES"
+BUILTIN_PATH = Path(__file__).with_name("agencies.tsv")
+GENERIC = "generic"
+
+_STRIP = " \t.,;:()[]{}\"'‘’“”-–—/|"
+_SPACES = re.compile(r"\s+")
+
+
+def _key(name: str) -> str:
+    """Lookup key: case-folded, single-spaced, no surrounding punctuation or 'The'."""
+    key = _SPACES.sub(" ", name.replace("’", "'")).strip(_STRIP).casefold()
+    if key.startswith("the "):
+        key = key[4:]
+    return key
+
+
+@dataclass
+class AgencyRegistry:
+    """Alias -> canonical name, and which canonical names are generic credits."""
+
+    canonical: dict[str, str] = field(default_factory=dict)  # key -> canonical
+    kinds: dict[str, str] = field(default_factory=dict)  # canonical -> kind
+    _pattern: Optional[re.Pattern] = field(default=None, repr=False)
+
+    def add(self, canonical: str, kind: str = "agency", aliases: Iterable[str] = ()) -> None:
+        canonical = canonical.strip()
+        self.kinds[canonical] = kind or "agency"
+        for alias in (canonical, *aliases):
+            if alias.strip():
+                self.canonical[_key(alias)] = canonical
+        self._pattern = None
+
+    def load(self, path: Union[str, os.PathLike]) -> None:
+        """Add every line of a registry file; raises ValueError naming a bad line."""
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                line = line.rstrip("\n")
+                if not line.strip() or line.lstrip().startswith("#"):
+                    continue
+                cols = line.split("\t")
+                if not cols[0].strip():
+                    raise ValueError(f"{path}:{number}: empty canonical agency name")
+                kind = cols[1].strip() if len(cols) > 1 else "agency"
+                aliases = cols[2].split("|") if len(cols) > 2 else ()
+                self.add(cols[0], kind, aliases)
+
+    def lookup(self, name: Optional[str]) -> Optional[str]:
+        """Canonical name, including generic ones; None when unknown."""
+        if not name:
+            return None
+        return self.canonical.get(_key(name))
+
+    def canonical_agency(self, name: Optional[str]) -> Optional[str]:
+        found = self.lookup(name)
+        if found is None or self.kinds.get(found) == GENERIC:
+            return None
+        return found
+
+    def is_generic(self, name: Optional[str]) -> bool:
+        found = self.lookup(name)
+        return found is not None and self.kinds.get(found) == GENERIC
+
+    @property
+    def pattern(self) -> re.Pattern:
+        """A regex alternation of every alias (longest first), built once."""
+        if self._pattern is None:
+            names = set()
+            for canonical in self.kinds:
+                names.add(canonical)
+            names.update(a for a in self._aliases_as_written)
+            alternation = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+            self._pattern = re.compile(rf"(?:{alternation})", re.IGNORECASE)
+        return self._pattern
+
+    @property
+    def _aliases_as_written(self) -> Iterable[str]:
+        # Keys are case-folded; case-insensitive matching makes that enough.
+        return self.canonical.keys()
+
+
+def load_registry(
+    extra_paths: Iterable[Union[str, os.PathLike]] = (), use_env: bool = True
+) -> AgencyRegistry:
+    """The built-in registry, then ``$WIRE_INGEST_AGENCIES`` files, then ``extra_paths``."""
+    registry = AgencyRegistry()
+    registry.load(BUILTIN_PATH)
+    paths: list = []
+    if use_env and os.environ.get(ENV_VAR):
+        paths.extend(p for p in os.environ[ENV_VAR].split(os.pathsep) if p)
+    paths.extend(extra_paths)
+    for path in paths:
+        registry.load(path)
+    return registry
+
+
+_DEFAULT: Optional[AgencyRegistry] = None
+
+
+def default_registry() -> AgencyRegistry:
+    """The process-wide registry, loaded on first use."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = load_registry()
+    return _DEFAULT
+
+
+def use_registry(registry: Optional[AgencyRegistry] = None, extra_paths: Iterable = ()) -> AgencyRegistry:
+    """Replace the process-wide registry (e.g. in a DoFn's ``setup()``)."""
+    global _DEFAULT
+    _DEFAULT = registry if registry is not None else load_registry(extra_paths)
+    return _DEFAULT
+
+
+def canonical_agency(name: Optional[str], registry: Optional[AgencyRegistry] = None) -> Optional[str]:
+    """Canonical name of an agency or outlet; None if unknown or generic.
+
+    >>> canonical_agency("REUTERS"), canonical_agency("AP Photo"), canonical_agency("news agencies")
+    ('Reuters', 'Associated Press', None)
+    """
+    return (registry or default_registry()).canonical_agency(name)
+
+
+def is_generic(name: Optional[str], registry: Optional[AgencyRegistry] = None) -> bool:
+    """True for collective credits such as 'news agencies' or 'agencies'."""
+    return (registry or default_registry()).is_generic(name)

@@ -1,0 +1,135 @@
+"""Datelines: where and when a story was filed, and by which agency.
+
+Contract: ``parse_dateline(text)`` returns ``(Dateline | None, rest)``. When
+``text`` starts with a dateline -- ``MOSCOW (Reuters) -``, ``KYIV, Ukraine
+(AP) —``, ``WASHINGTON, March 3 -``, ``RIO DE JANEIRO, Jan 5 (Reuters) -``,
+dpa's ``Munich (dpa) -`` -- the dateline holds the place in natural case
+(region kept: ``Kyiv, Ukraine``), the date as written and the canonical
+agency, and ``rest`` is the paragraph after the dash. Otherwise the result is
+``(None, text)`` unchanged: a lead sentence without a dateline gives none.
+Never raises.
+
+``parse_dateline_field`` is for formats that carry the dateline apart
+(Reuters-21578 ``<DATELINE>``, NITF ``<dateline>``), where the dash is
+optional.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from transforms.model import Dateline
+from transforms.normalize.agencies import AgencyRegistry, default_registry
+from transforms.normalize.names import place_case
+
+__all__ = ["parse_dateline", "parse_dateline_field"]
+
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+_DAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
+_DATE = (
+    rf"(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\.?\s+{_MONTH}(?:\s+\d{{4}})?"
+    rf"|\d{{1,2}}\.\s?\d{{1,2}}\.(?:\s?\d{{2,4}})?"
+    rf"|\d{{4}}-\d{{2}}-\d{{2}}"
+    rf"|{_DAY}(?:,?\s+{_MONTH}\s+\d{{1,2}})?)"
+)
+_DATE_FULL = re.compile(rf"^{_DATE}$", re.IGNORECASE)
+_UPPER = "A-ZÀ-ÖØ-ÞĀ-Ž"
+_DASH = r"(?:\s*[—–]+\s*|\s+-{1,2}\s*|\s*-{2}\s*|\s*-\s+(?=[\"“‘'A-Z0-9ÀÖØ-Þ]))"
+# ALL-CAPS place, optional comma segments (region, date), optional (Agency), dash.
+_CAPS = re.compile(
+    rf"^(?P<place>[{_UPPER}](?:[{_UPPER}.'’\-/ ]*[{_UPPER}.])?)"
+    rf"(?P<segs>(?:\s*,\s*[^,()—–]+?){{0,3}})"
+    rf"\s*(?:\((?P<agency>[^()]{{1,40}})\))?"
+    rf"(?P<dash>{_DASH})"
+)
+# Title-case place (dpa, Malay Mail): needs an agency, a date or 'A/B' to count.
+_TITLE = re.compile(
+    rf"^(?P<place>[{_UPPER}][\w'’.-]+(?:[ /][{_UPPER}][\w'’.-]+){{0,3}})"
+    rf"(?:\s*,\s*(?P<date>{_DATE}))?"
+    rf"\s*(?:\((?P<agency>[^()]{{1,30}})\))?"
+    rf"(?P<dash>{_DASH}|\s*:\s+)",
+)
+_JUNK = re.compile(r"^(?:[\s*>•·#]+|[a-z]\s{2,})+")
+_REGION = re.compile(rf"^[{_UPPER}][\w.'’ -]{{0,30}}$")
+_NOT_PLACES = frozenset(
+    "BREAKING UPDATE UPDATED CORRECTED CORRECTION URGENT FLASH BULLETIN ADVISORY EDITORS NOTE "
+    "WARNING REFILE RPT REPEAT EXCLUSIVE ANALYSIS FACTBOX FEATURE COMMENTARY INTERVIEW OPINION "
+    "PHOTOS VIDEO WATCH LIVE FILE UPDATE1 ALERT SPORTS".split()
+)
+
+
+def parse_dateline(
+    text: str, registry: Optional[AgencyRegistry] = None
+) -> tuple[Optional[Dateline], str]:
+    """The dateline at the start of ``text`` and the rest of the paragraph."""
+    if not text:
+        return None, text or ""
+    registry = registry or default_registry()
+    try:
+        return _parse(text, registry)
+    except Exception:  # noqa: BLE001 - never raise on copy the rules do not know
+        return None, text
+
+
+def parse_dateline_field(text: Optional[str], registry: Optional[AgencyRegistry] = None) -> Optional[Dateline]:
+    """A dateline given apart from the body; the closing dash may be missing."""
+    if not text or not text.strip():
+        return None
+    stripped = text.strip()
+    dateline, _ = parse_dateline(stripped + " ", registry)
+    if dateline is None and not re.search(r"[-—–:]\s*$", stripped):
+        dateline, _ = parse_dateline(stripped + " - ", registry)
+    return dateline
+
+
+def _parse(text: str, registry: AgencyRegistry) -> tuple[Optional[Dateline], str]:
+    junk = _JUNK.match(text)
+    body = text[junk.end():] if junk else text
+    match = _CAPS.match(body)
+    if match and _caps_ok(match):
+        place, date = _split_segments(place_case(match.group("place").strip()), match.group("segs"))
+        if place is not None:
+            agency = _agency(match.group("agency"), registry)
+            return Dateline(place=place, date=date, agency=agency), body[match.end():]
+    match = _TITLE.match(body)
+    if match:
+        agency = _agency(match.group("agency"), registry)
+        date = match.group("date")
+        place = match.group("place")
+        dash = match.group("dash").strip()
+        if (agency or date or "/" in place) and (dash != ":" or agency):
+            return Dateline(place=place, date=date, agency=agency), body[match.end():]
+    return None, text
+
+
+def _caps_ok(match: re.Match) -> bool:
+    place = match.group("place").strip()
+    letters = sum(ch.isalpha() for ch in place)
+    if letters < 2 or place.split()[0].strip(".") in _NOT_PLACES:
+        return False
+    return len(place) <= 40
+
+
+def _split_segments(place: str, segs: str) -> tuple[Optional[str], Optional[str]]:
+    """Comma segments after the place: region words join the place, one may be the date."""
+    date = None
+    parts = [place]
+    for segment in (s.strip() for s in segs.split(",") if s.strip()):
+        if date is None and _DATE_FULL.match(segment):
+            date = segment
+        elif date is None and _REGION.match(segment) and not any(c.isdigit() for c in segment):
+            parts.append(place_case(segment))
+        else:
+            return None, None  # a sentence, not a dateline
+    return ", ".join(parts), date
+
+
+def _agency(text: Optional[str], registry: AgencyRegistry) -> Optional[str]:
+    if not text:
+        return None
+    found = registry.canonical_agency(text)
+    if found is None and re.match(rf"^[{_UPPER}][\w.&' -]{{0,25}}$", text.strip()):
+        return text.strip()  # an agency the registry does not know yet
+    return found
