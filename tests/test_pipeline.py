@@ -82,7 +82,7 @@ def test_seed_parses_to_the_expected_fields(seed_run):
     assert story["body"].endswith("permanent members of the Security Council.")
     photo = story["captions"][0]
     assert photo["text"] == SEED_CAPTION
-    assert photo["credit_raw"] == "File: Sputnik/Sergey Guneev/Kremlin via Reuters"
+    assert photo["credit_raw"] == "[File: Sputnik/Sergey Guneev/Kremlin via Reuters]"
     assert photo["photographers"] == ["Sergey Guneev"]
     assert "Sputnik" in photo["agencies"]
     assert photo["distributor"] == "Reuters"
