@@ -24,7 +24,7 @@ from transforms.normalize.agencies import (
 )
 from transforms.normalize.byline import BylineResult, parse_attribution, parse_byline
 from transforms.normalize.caption import parse_caption, parse_caption_ex, split_credit
-from transforms.normalize.dateline import parse_dateline, parse_dateline_field
+from transforms.normalize.dateline import parse_dateline, parse_dateline_field, parse_dateline_text
 from transforms.normalize.item import NormalizedItem, normalize_item
 from transforms.normalize.names import natural_case, place_case
 
@@ -45,6 +45,7 @@ __all__ = [
     "parse_caption_ex",
     "parse_dateline",
     "parse_dateline_field",
+    "parse_dateline_text",
     "place_case",
     "split_credit",
     "use_registry",

@@ -19,7 +19,7 @@ from transforms.model import Dateline
 from transforms.normalize.agencies import AgencyRegistry, default_registry
 from transforms.normalize.byline import parse_byline
 from transforms.normalize.caption import parse_caption
-from transforms.normalize.dateline import parse_dateline, parse_dateline_field
+from transforms.normalize.dateline import parse_dateline_text
 
 __all__ = ["KINDS", "normalize_command", "normalize_one"]
 
@@ -34,10 +34,7 @@ def normalize_one(kind: str, text: str, registry: Optional[AgencyRegistry] = Non
     if kind == "caption":
         return parse_caption(text, None, registry).to_avro()
     if kind == "dateline":
-        dateline, _ = parse_dateline(text, registry)
-        if dateline is None:
-            dateline = parse_dateline_field(text, registry)
-        return (dateline or Dateline()).to_avro()
+        return (parse_dateline_text(text, registry) or Dateline()).to_avro()
     raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
 
 

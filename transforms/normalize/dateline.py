@@ -23,7 +23,7 @@ from transforms.model import Dateline
 from transforms.normalize.agencies import AgencyRegistry, default_registry
 from transforms.normalize.names import place_case
 
-__all__ = ["parse_dateline", "parse_dateline_field"]
+__all__ = ["parse_dateline", "parse_dateline_field", "parse_dateline_text"]
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
 _DAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
@@ -51,6 +51,10 @@ _TITLE = re.compile(
     rf"\s*(?:\((?P<agency>[^()]{{1,30}})\))?"
     rf"(?P<dash>{_DASH}|\s*:\s+)",
 )
+_FIELD_END = re.compile(r"\s+-{1,2}(?:\s|$)|\s*[—–]|-{2}|\s*-$")
+_MONTH_AHEAD = re.compile(rf"\s*{_MONTH}\s*\d", re.IGNORECASE)
+_FIELD_AGENCY = re.compile(r"\s*\(([^()]{1,40})\)")
+_FIELD_DATE = re.compile(rf"^(?:{_DATE}|{_MONTH}\s*\d{{1,2}}\w?|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})$", re.IGNORECASE)
 _JUNK = re.compile(r"^(?:[\s*>•·#]+|[a-z]\s{2,})+")
 _REGION = re.compile(rf"^[{_UPPER}][\w.'’ -]{{0,30}}$")
 _NOT_PLACES = frozenset(
@@ -74,14 +78,63 @@ def parse_dateline(
 
 
 def parse_dateline_field(text: Optional[str], registry: Optional[AgencyRegistry] = None) -> Optional[Dateline]:
-    """A dateline given apart from the body; the closing dash may be missing."""
+    """A dateline the format gives apart from the body (lenient: it is known to be one).
+
+    Reuters-21578 ``<DATELINE>`` and NITF ``<dateline>`` carry it with or
+    without the dash, sometimes in odd case ('Caracas, march 11 -') or with
+    the agency as a comma segment ('ROME, March 13, Reuter -').
+    """
     if not text or not text.strip():
         return None
-    stripped = text.strip()
-    dateline, _ = parse_dateline(stripped + " ", registry)
-    if dateline is None and not re.search(r"[-—–:]\s*$", stripped):
-        dateline, _ = parse_dateline(stripped + " - ", registry)
-    return dateline
+    registry = registry or default_registry()
+    try:
+        return _parse_field(text, registry)
+    except Exception:  # noqa: BLE001 - never raise on copy the rules do not know
+        return None
+
+
+def parse_dateline_text(text: str, registry: Optional[AgencyRegistry] = None) -> Optional[Dateline]:
+    """A line that may be a dateline alone or a paragraph starting with one (the CLI)."""
+    registry = registry or default_registry()
+    dateline, rest = parse_dateline(text, registry)
+    if dateline is not None and rest.strip():
+        return dateline
+    words = text.split()
+    looks_alone = dateline is not None or (
+        re.search(r"[-—–]\s*$", text)
+        or any(_FIELD_DATE.match(s.strip(" -")) for s in text.split(","))
+        or (len(words) <= 4 and all(w[:1].isupper() for w in words))
+    )
+    return parse_dateline_field(text, registry) if looks_alone else None
+
+
+def _parse_field(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
+    text = _JUNK.sub("", text.strip())
+    for cut in _FIELD_END.finditer(text):
+        if not _MONTH_AHEAD.match(text, cut.end()):  # 'CHEVY CHASE, Md., - March 4 -'
+            text = text[: cut.start()]
+            break
+    agency = None
+    paren = _FIELD_AGENCY.search(text)
+    if paren:
+        agency = _agency(paren.group(1), registry)
+        text = text[: paren.start()] + text[paren.end():]
+    place_parts: list[str] = []
+    date = None
+    for segment in (s.strip(" -") for s in text.split(",")):
+        if not segment:
+            continue
+        if _FIELD_DATE.match(segment) or (date and segment.isdigit() and len(segment) == 4):
+            date = f"{date}, {segment}" if date and segment.isdigit() else (date or " ".join(segment.split()))
+        elif not place_parts:
+            place_parts.append(place_case(segment, capitalize_lower=True))
+        elif agency is None and registry.canonical_agency(segment):
+            agency = registry.canonical_agency(segment)
+        else:
+            place_parts.append(place_case(segment, capitalize_lower=True))
+    if not place_parts and not date:
+        return None
+    return Dateline(place=", ".join(place_parts) or None, date=date, agency=agency)
 
 
 def _parse(text: str, registry: AgencyRegistry) -> tuple[Optional[Dateline], str]:

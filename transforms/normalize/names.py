@@ -28,9 +28,10 @@ _MAC_NAMES = frozenset(
     "macdonald mackenzie macleod macarthur macmillan macintyre macgregor maclean macneil "
     "macaulay macbeth maccallum macdougall macfarlane mackay mackinnon maclennan macpherson".split()
 )
+_TWO_CAPS = re.compile(r"^[A-Z]{2}[a-z]+$")
 _ROMAN = re.compile(r"^(?:I{1,3}|IV|V|VI{0,3}|IX|X)$")
 _KEEP_UPPER = frozenset({"UK", "US", "USA", "UAE", "EU", "UN", "DC", "D.C.", "NY", "N.Y.", "U.S.", "U.K."})
-_SPLIT = re.compile(r"([-'’])")
+_SPLIT = re.compile(r"([-'’/])")
 _LETTER_UPPER = re.compile(r"[A-ZÀ-ÞĀ-Ž]")
 _LETTER_LOWER = re.compile(r"[a-zß-ÿā-ž]")
 _ANONYMOUS = frozenset(
@@ -77,7 +78,7 @@ def _case_word(word: str, particles: frozenset, first: bool) -> str:
     parts = _SPLIT.split(lower)
     out = []
     for index, part in enumerate(parts):
-        if not part or part in "-'’":
+        if not part or part in "-'’/":
             out.append(part)
             continue
         if index > 0 and part in ("s",) and parts[index - 1] in ("'", "’"):
@@ -106,10 +107,23 @@ def natural_case(name: str) -> str:
     return " ".join(_case_word(w, _NAME_PARTICLES, i == 0) for i, w in enumerate(words))
 
 
-def place_case(place: str) -> str:
-    """A place from a dateline in natural case: 'RIO DE JANEIRO' -> 'Rio de Janeiro'."""
+def place_case(place: str, capitalize_lower: bool = False) -> str:
+    """A place from a dateline in natural case: 'RIO DE JANEIRO' -> 'Rio de Janeiro'.
+
+    With ``capitalize_lower`` (a field known to be a place), lower-case words
+    that are not particles are capitalized too ('Mexico city' -> 'Mexico City')
+    and a stray second capital is folded ('OHio' -> 'Ohio').
+    """
     words = place.split()
-    return " ".join(_case_word(w, _PLACE_PARTICLES, i == 0) for i, w in enumerate(words))
+    out = []
+    for i, word in enumerate(words):
+        if capitalize_lower:
+            if _TWO_CAPS.match(word):
+                word = word.upper()
+            elif word.islower() and (i == 0 or word not in _PLACE_PARTICLES):
+                word = word[:1].upper() + word[1:]
+        out.append(_case_word(word, _PLACE_PARTICLES, i == 0))
+    return " ".join(out)
 
 
 def is_anonymous(text: str) -> bool:
