@@ -117,3 +117,13 @@ def test_a_story_record_from_the_model_is_valid():
     story = Story(id="x", format="plain_text", headline="H", body="B",
                   source=SourcePosition(kind="file", uri="/a"), ingested_at=1, event_time=1)
     assert fastavro.validate(story.to_avro(), fastavro.parse_schema(load_schema("story")))
+
+
+def test_readme_documents_the_current_schema():
+    from schemas.doc import render_markdown
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    begin, end = "<!-- schema:begin -->\n", "<!-- schema:end -->"
+    assert begin in readme and end in readme, "README lacks the schema markers"
+    documented = readme.split(begin, 1)[1].split(end, 1)[0]
+    assert documented == render_markdown(), "README schema is stale: run python -m schemas.doc"
