@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Union
 
-from transforms.formats import plain_text, reuters_sgml
+from transforms.formats import newsml_g2, ninjs, nitf, plain_text, reuters_sgml
 from transforms.formats.detect import detect_format
 from transforms.model import DeadLetterReason, ItemFailure, ParsedItem, ParseError, RawInput
 
@@ -27,6 +27,9 @@ ParseResult = Union[ParsedItem, ItemFailure]
 PARSERS: dict[str, Callable[[bytes], list[ParseResult]]] = {
     plain_text.FORMAT: plain_text.parse,
     reuters_sgml.FORMAT: reuters_sgml.parse,
+    ninjs.FORMAT: ninjs.parse,
+    nitf.FORMAT: nitf.parse,
+    newsml_g2.FORMAT: newsml_g2.parse,
 }
 
 

@@ -100,6 +100,10 @@ _IPTC7901_HEADER = re.compile(
     rb"^\x01?\s*[a-z]{2,4}\d{2,6}\s+[1-6]\s+[a-z]{1,3}\s+\d{1,5}\b[^\r\n]{0,60}\r?\n"
 )
 _AAP_START = re.compile(rb"^[\s\x01\x02\x16]*ZCZC\b")
+# AAP's other text feeds: AsiaNet media releases ('Source: X' then
+# 'MEDIA RELEASE PR67254') and Bureau of Meteorology products ('IDN38100').
+_AAP_MEDIA_RELEASE = re.compile(rb"^\s*Source:[^\r\n]{1,120}\r?\n\s*MEDIA RELEASE PR\d+")
+_AAP_BOM_PRODUCT = re.compile(rb"^\s*ID[A-Z]\d{5}\s*\r?\n")
 
 
 def detect_format(
@@ -123,7 +127,7 @@ def detect_format(
         return _detect_markup(stripped) or (hinted if hinted in _XML_FORMATS else None)
     if stripped[:1] in (b"{", b"["):
         return _detect_json(stripped) or (hinted if hinted in _JSON_FORMATS else None)
-    if _AAP_START.match(head):
+    if _AAP_START.match(head) or _AAP_MEDIA_RELEASE.match(head) or _AAP_BOM_PRODUCT.match(head):
         return "aap_text"
     if hinted is not None and hinted not in _STRUCTURED:
         return hinted

@@ -1,0 +1,322 @@
+"""Helpers shared by the format parsers: safe XML, HTML/XHTML to paragraphs, times.
+
+Everything here is pure and cheap. XML is only ever parsed through
+``parse_xml``, which uses ``defusedxml``: entity declarations (the "billion
+laughs" expansion), external entities and external DTD fetches are refused
+and reported as ``ParseError(MALFORMED)`` naming the format. A DOCTYPE whose
+internal subset only declares *parameter* entities pointing at DTD files
+(Kyodo's NewsML does this) is dropped before parsing: those entities only
+pull in DTDs, which wire-ingest never loads, so dropping them changes
+nothing but lets the document through; a document that then uses an entity
+still fails.
+"""
+
+from __future__ import annotations
+
+import calendar
+import html
+import re
+from typing import Iterable, Iterator, Optional
+from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import ParseError as XMLSyntaxError
+
+import defusedxml.ElementTree as safe_tree
+from defusedxml import DefusedXmlException
+
+from transforms.formats.encoding import decode_text
+from transforms.model import DeadLetterReason, ParseError
+
+__all__ = [
+    "parse_xml",
+    "local",
+    "children",
+    "child",
+    "descendants",
+    "text_of",
+    "element_paragraphs",
+    "html_paragraphs",
+    "text_paragraphs",
+    "clean",
+    "iso_millis",
+    "strip_controls",
+    "require_str",
+    "split_dateline",
+]
+
+_XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._\-]+)[\"']")
+_XML_DECLARATION_TEXT = re.compile(r"^\s*<\?xml[^>]*\?>")
+_DOCTYPE = re.compile(r"<!DOCTYPE\s[^\[>]*(?:\[(.*?)\])?\s*>", re.S)
+_PARAMETER_ENTITY_ONLY = re.compile(
+    r"^(?:\s*(?:<!ENTITY\s+%\s+[\w.\-]+\s+(?:PUBLIC\s+\"[^\"]*\"\s+)?(?:SYSTEM\s+)?\"[^\"]*\"\s*>"
+    r"|%[\w.\-]+;|<!--.*?-->))*\s*$",
+    re.S,
+)
+_WS = re.compile(r"\s+")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_BLOCK_TAGS = {
+    "p", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "pre", "hl2", "dd", "dt", "tr", "address",
+}
+_SKIP_TAGS = {
+    "script", "style", "media", "figure", "figcaption", "img", "object", "iframe", "embed", "video",
+    "audio", "note", "tagline",
+}
+
+# HTML in JSON strings: split at block boundaries, then strip the tags.
+_HTML_SKIP = re.compile(r"<(script|style|figure|figcaption|table|iframe)\b.*?</\1\s*>", re.S | re.I)
+_HTML_BREAK = re.compile(
+    r"</?(?:p|div|h[1-6]|li|ul|ol|blockquote|pre|section|article|header|footer|tr)\b[^>]*>|<br\s*/?>",
+    re.I,
+)
+_HTML_TAG = re.compile(r"<[^>]+>")
+
+
+def parse_xml(data: bytes, fmt: str) -> Element:
+    """Parse ``data`` as XML safely; return the root element.
+
+    The encoding is the declared one when the bytes decode with it, else
+    detected (``decode_text``).
+
+    Raises:
+      ParseError: ``malformed`` for bad, truncated or dangerous XML,
+        ``undecodable`` for binary data.
+    """
+    declared = _XML_DECLARATION.match(data[:200])
+    encoding = declared.group(1).decode("ascii") if declared else None
+    if encoding and encoding.lower().replace("_", "-") in _SINGLE_BYTE_LATIN and _is_utf8_text(data):
+        # Declared Latin-1 but written as UTF-8 (Ritzau does this): any
+        # bytes decode as Latin-1, so the declaration alone would give
+        # mojibake; multi-byte UTF-8 sequences are never real Latin-1 text.
+        encoding = "utf-8"
+    try:
+        text, _ = decode_text(data, encoding)
+    except ParseError as error:
+        error.format = fmt
+        raise ParseError(error.reason, f"{fmt}: {error}", fmt) from error
+    # The text is decoded now: the declaration's encoding no longer applies.
+    text = _XML_DECLARATION_TEXT.sub("", text, count=1)
+    doctype = _DOCTYPE.search(text, 0, 4096)
+    if doctype and doctype.group(1) and _PARAMETER_ENTITY_ONLY.match(doctype.group(1)):
+        text = text[: doctype.start()] + text[doctype.end():]
+    try:
+        return safe_tree.fromstring(text)
+    except DefusedXmlException as error:
+        raise ParseError(
+            DeadLetterReason.MALFORMED,
+            f"{fmt}: refused XML with entity declarations or external references ({type(error).__name__})",
+            fmt,
+        ) from error
+    except XMLSyntaxError as error:
+        problem = "truncated XML" if "no element found" in str(error) or "unclosed" in str(error) else "malformed XML"
+        raise ParseError(DeadLetterReason.MALFORMED, f"{fmt}: {problem}: {error}", fmt) from error
+
+
+_SINGLE_BYTE_LATIN = {"iso-8859-1", "iso8859-1", "latin-1", "latin1", "iso-8859-15", "windows-1252", "cp1252"}
+
+
+def _is_utf8_text(data: bytes) -> bool:
+    if data.isascii():
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def local(tag: object) -> str:
+    """The local name of an element tag, without its ``{namespace}``."""
+    if not isinstance(tag, str):
+        return ""  # comments and processing instructions
+    return tag.rsplit("}", 1)[-1]
+
+
+def children(element: Optional[Element], name: str) -> list[Element]:
+    if element is None:
+        return []
+    return [c for c in element if local(c.tag) == name]
+
+
+def child(element: Optional[Element], name: str) -> Optional[Element]:
+    if element is None:
+        return None
+    for c in element:
+        if local(c.tag) == name:
+            return c
+    return None
+
+
+def descendants(element: Optional[Element], name: str) -> Iterator[Element]:
+    if element is None:
+        return iter(())
+    return (e for e in element.iter() if local(e.tag) == name)
+
+
+def text_of(element: Optional[Element]) -> str:
+    """All the text inside ``element``, whitespace collapsed."""
+    if element is None:
+        return ""
+    return clean("".join(element.itertext()))
+
+
+def clean(text: Optional[str]) -> str:
+    if not text:
+        return ""
+    return _WS.sub(" ", _CONTROLS.sub("", text)).strip()
+
+
+def strip_controls(text: str) -> str:
+    """Remove control characters (keeping tab, newline, carriage return)."""
+    return _CONTROLS.sub("", text)
+
+
+def element_paragraphs(element: Optional[Element], skip: Iterable[str] = ()) -> tuple[str, ...]:
+    """Paragraphs of an XHTML / NITF body: one per block element, in order.
+
+    Text directly inside the container (outside any block) forms paragraphs
+    too, so a body without ``<p>`` still gives its text. Tables, media and
+    notes are skipped; ``skip`` adds local names to skip.
+    """
+    if element is None:
+        return ()
+    skipped = _SKIP_TAGS | set(skip)
+    out: list[str] = []
+    loose: list[str] = []
+
+    def flush() -> None:
+        text = clean("".join(loose))
+        if text:
+            out.append(text)
+        loose.clear()
+
+    def add(text: str) -> None:
+        if text:
+            out.append(_unescape_twice_escaped(text))
+
+    def walk(node: Element) -> None:
+        if node.text:
+            loose.append(node.text)
+        for sub in node:
+            name = local(sub.tag)
+            if name in skipped or not name:
+                pass
+            elif name in _BLOCK_TAGS:
+                flush()
+                # A table row is one paragraph of its cells.
+                add(" ".join(filter(None, (text_of(c) for c in sub))) if name == "tr" else text_of(sub))
+            elif name == "br":
+                loose.append(" ")
+            elif len(sub) and any(local(s.tag) in _BLOCK_TAGS for s in sub.iter()):
+                flush()
+                walk(sub)
+                flush()
+            else:
+                loose.append("".join(sub.itertext()))
+            if sub.tail:
+                loose.append(sub.tail)
+
+    walk(element)
+    flush()
+    return tuple(out)
+
+
+_ESCAPED_ENTITY = re.compile(r"&(?:#\d{2,5}|#x[0-9a-fA-F]{2,4}|quot|amp|lt|gt|apos|nbsp);")
+
+
+def _unescape_twice_escaped(text: str) -> str:
+    """Undo a second escaping (``&amp;quot;`` in the XML reads as ``&quot;``):
+    some feeds (STT) escape their text twice."""
+    return html.unescape(text) if "&" in text and _ESCAPED_ENTITY.search(text) else text
+
+
+def html_paragraphs(markup: str) -> tuple[str, ...]:
+    """Paragraphs of an HTML fragment held in a JSON string (regex, no DOM)."""
+    markup = _HTML_SKIP.sub(" ", markup)
+    out = []
+    for chunk in _HTML_BREAK.split(markup):
+        text = clean(html.unescape(_HTML_TAG.sub("", chunk)))
+        if text:
+            out.append(text)
+    return tuple(out)
+
+
+def text_paragraphs(text: str) -> tuple[str, ...]:
+    """Paragraphs of plain text: blank lines separate them; a text without
+    blank lines is split at its line breaks."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    blocks = re.split(r"\n\s*\n", text) if re.search(r"\n\s*\n", text) else text.split("\n")
+    return tuple(p for p in (clean(b) for b in blocks) if p)
+
+
+_ISO = re.compile(
+    r"^\s*(\d{4})-?(\d\d)-?(\d\d)(?:[T ](\d\d):?(\d\d)(?::?(\d\d)(?:[.,](\d+))?)?)?"
+    r"\s*(Z|[+-]\d\d(?::?\d\d)?)?\s*$"
+)
+
+
+def iso_millis(value: object) -> Optional[int]:
+    """Millis UTC of an ISO 8601 date-time (``2013-07-09T10:37:00Z``,
+    ``20140829T135006Z``, ``2017-08-24T04:38:34+0000``); None if unreadable.
+    A time without an offset is taken as UTC."""
+    if not isinstance(value, str):
+        return None
+    match = _ISO.match(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        if not (1 <= int(month) <= 12 and 1 <= int(day) <= 31):
+            return None
+        seconds = calendar.timegm(
+            (int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), 0, 0, 0))
+    except (ValueError, OverflowError):
+        return None
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = int(digits[:2]) * 3600 + int(digits[2:4] or 0) * 60
+        seconds -= sign * offset
+    millis = int((fraction or "0")[:3].ljust(3, "0"))
+    return seconds * 1000 + millis
+
+
+def require_str(value: object, field: str, fmt: str, optional: bool = True) -> Optional[str]:
+    """``value`` if it is a string (or None when optional), else ParseError naming the field."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ParseError(
+            DeadLetterReason.MALFORMED,
+            f"{fmt}: field '{field}' must be a string, got {type(value).__name__}",
+            fmt,
+        )
+    return value
+
+
+_SEPARATOR = re.compile(r"^\s*[-\u2013\u2014_:]+\s*")
+_TRAILING_SEPARATOR = re.compile(r"\s*[-\u2013\u2014_:]+\s*$")
+
+
+def split_dateline(
+    dateline: Optional[str], paragraphs: tuple[str, ...]
+) -> tuple[Optional[str], tuple[str, ...]]:
+    """Reconcile a dateline the format carries apart with the body's start.
+
+    Returns ``(dateline, paragraphs)``: when the first paragraph repeats the
+    dateline and then its separator (``London (dpa) - ...``) the repeat is
+    removed from the body; when the body starts with a *fuller* dateline
+    (``NEW YORK (AP) -- ...`` for a declared ``NEW YORK``) the declared one
+    is dropped, so that the normalizer reads the fuller one from the body
+    and the record never holds the dateline twice.
+    """
+    if not dateline or not paragraphs:
+        return dateline, paragraphs
+    bare = _TRAILING_SEPARATOR.sub("", dateline).strip()
+    first = paragraphs[0]
+    if not bare or not first.lower().startswith(bare.lower()):
+        return dateline, paragraphs
+    rest = first[len(bare):]
+    separator = _SEPARATOR.match(rest)
+    if separator:
+        remainder = rest[separator.end():].strip()
+        return bare, ((remainder,) if remainder else ()) + paragraphs[1:]
+    return None, paragraphs

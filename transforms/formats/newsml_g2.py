@@ -1,0 +1,244 @@
+"""NewsML-G2 (IPTC): a ``newsItem`` or a ``newsMessage`` carrying several items.
+
+Input: an XML document in the G2 namespace (``http://iptc.org/std/nar/...``)
+whose root is ``newsMessage`` (items under ``itemSet``), ``newsItem``,
+``packageItem``, ``conceptItem``, ``knowledgeItem``, ``planningItem`` or
+``catalogItem``. Output: one result per item, in document order: a
+``ParsedItem`` for each text news item, an ``ItemFailure`` for each item
+that is not a story or cannot be read (siblings are still returned). An
+input holding a single item raises ``ParseError`` instead, so the dead
+letter keeps the whole input.
+
+Mapping (per ``newsItem``):
+  - headline: ``contentMeta/headline`` (the one without a role or with a
+    main role), else ``itemMeta/title``.
+  - standfirst: a ``contentMeta/description`` whose role is a summary,
+    abstract or lead (not a caption: Reuters puts its slug there).
+  - body: ``contentSet/inlineXML`` (XHTML ``body`` or an embedded NITF
+    ``body.content``), else ``inlineData`` as plain text.
+  - bylines: ``contentMeta/by`` as written; else ``creator`` names whose
+    role is not the source/provider.
+  - dateline: ``contentMeta/dateline`` unless it is a time stamp (Reuters
+    writes ``2014-07-16 13:00:03 GMT+00:00`` there).
+  - credit line: ``contentMeta/creditline``.
+  - agency: the ``infoSource`` (source / original provider) name or
+    literal, else ``copyrightHolder``, else ``provider``.
+  - urgency: ``contentMeta/urgency``; slugline: ``contentMeta/slugline``;
+    version: the ``version`` attribute (the G2 item version: dedup links
+    versions of one guid with it); item id: ``guid``; published:
+    ``itemMeta/versionCreated``, else ``firstCreated`` or
+    ``contentMeta/contentCreated``; language: ``xml:lang`` of the item,
+    else ``contentMeta/language/@tag``.
+
+Decisions:
+  - Items that are not stories become ``ItemFailure(not_a_story)``:
+    ``packageItem`` (it only references other items, which arrive on their
+    own), ``conceptItem``, ``knowledgeItem``, ``planningItem``,
+    ``catalogItem``, and news items whose class is picture, graphic, video
+    or audio (a caption is not a story; see the ninjs module for the same
+    decision), or composite items without text (event sets).
+  - A text item without a headline or without body text is
+    ``missing_headline`` / ``missing_body``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional, Union
+from xml.etree.ElementTree import Element, tostring
+
+from transforms.formats._common import (
+    child,
+    children,
+    clean,
+    element_paragraphs,
+    iso_millis,
+    local,
+    parse_xml,
+    split_dateline,
+    text_of,
+    text_paragraphs,
+)
+from transforms.model import DeadLetterReason, ItemFailure, ParsedItem, ParseError
+
+__all__ = ["FORMAT", "parse", "parse_news_item"]
+
+FORMAT = "newsml_g2"
+_G2_NAMESPACE = "iptc.org/std/nar/"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+_ITEMS = {"newsItem", "packageItem", "conceptItem", "knowledgeItem", "planningItem", "catalogItem"}
+_NOT_TEXT = {"picture", "graphic", "video", "audio", "animated"}
+_STANDFIRST_ROLE = re.compile(r"(summary|abstract|lead|teaser|synthe)", re.I)
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d")
+_SOURCE_ROLES = ("source", "origprov", "provider")
+
+ParseResult = Union[ParsedItem, ItemFailure]
+
+
+def parse(data: bytes) -> list[ParseResult]:
+    """Parse a G2 document: one result per item it carries."""
+    root = parse_xml(data, FORMAT)
+    name = local(root.tag)
+    if _G2_NAMESPACE not in (root.tag if isinstance(root.tag, str) else ""):
+        raise ParseError(
+            DeadLetterReason.UNRECOGNISED_FORMAT,
+            f"{FORMAT}: root <{name}> is not in the NewsML-G2 namespace", FORMAT)
+    if name == "newsMessage":
+        items = [item for item_set in children(root, "itemSet") for item in item_set
+                 if local(item.tag) in _ITEMS]
+        if not items:
+            raise ParseError(DeadLetterReason.MISSING_BODY, f"{FORMAT}: newsMessage carries no items", FORMAT)
+    elif name in _ITEMS:
+        items = [root]
+    else:
+        raise ParseError(
+            DeadLetterReason.UNRECOGNISED_FORMAT, f"{FORMAT}: <{name}> is not a G2 item or message", FORMAT)
+    if len(items) == 1:
+        return [parse_news_item(items[0])]
+    results: list[ParseResult] = []
+    for index, item in enumerate(items):
+        try:
+            results.append(parse_news_item(item, index))
+        except ParseError as error:
+            results.append(ItemFailure(
+                reason=error.reason, error=str(error), raw=tostring(item, encoding="utf-8"),
+                item_index=index, format=FORMAT))
+    return results
+
+
+def parse_news_item(item: Element, index: int = 0) -> ParsedItem:
+    """Map one G2 item element to a ``ParsedItem`` (or raise ``ParseError``)."""
+    kind = local(item.tag)
+    guid = item.get("guid") or None
+    where = f"{FORMAT}: {guid}" if guid else FORMAT
+    if kind != "newsItem":
+        raise ParseError(DeadLetterReason.NOT_A_STORY, f"{where}: {kind}, not a story", FORMAT)
+    item_meta = child(item, "itemMeta")
+    content_meta = child(item, "contentMeta")
+    item_class = child(item_meta, "itemClass")
+    qcode = (item_class.get("qcode") or "") if item_class is not None else ""
+    nature = qcode.split(":", 1)[-1].lower()
+    if nature in _NOT_TEXT:
+        raise ParseError(DeadLetterReason.NOT_A_STORY, f"{where}: {nature} item, not a story", FORMAT)
+
+    paragraphs = _body(child(item, "contentSet"))
+    headline = _headline(content_meta) or text_of(child(item_meta, "title"))
+    if nature == "composite" and not (paragraphs and headline):
+        raise ParseError(DeadLetterReason.NOT_A_STORY, f"{where}: composite item without a story", FORMAT)
+    if not headline:
+        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{where}: no headline", FORMAT)
+    if not paragraphs:
+        raise ParseError(DeadLetterReason.MISSING_BODY, f"{where}: no text content", FORMAT)
+
+    dateline = text_of(child(content_meta, "dateline"))
+    dateline, paragraphs = split_dateline(
+        dateline if dateline and not _TIMESTAMP.match(dateline) else None, paragraphs)
+    language_element = child(content_meta, "language")
+    language = item.get(_XML_LANG) or (language_element.get("tag") if language_element is not None else None)
+    return ParsedItem(
+        format=FORMAT,
+        headline=headline,
+        body_paragraphs=paragraphs,
+        standfirst=_standfirst(content_meta),
+        bylines=_bylines(content_meta),
+        dateline=dateline,
+        credit_line=text_of(child(content_meta, "creditline")) or None,
+        agency=_agency(item, item_meta, content_meta),
+        urgency=_int(text_of(child(content_meta, "urgency"))),
+        slugline=text_of(child(content_meta, "slugline")) or None,
+        version=clean(item.get("version")) or None,
+        item_id=guid,
+        published_at=iso_millis(text_of(child(item_meta, "versionCreated")))
+        or iso_millis(text_of(child(item_meta, "firstCreated")))
+        or iso_millis(text_of(child(content_meta, "contentCreated"))),
+        language=clean(language) or None,
+        item_index=index,
+    )
+
+
+def _headline(content_meta: Optional[Element]) -> str:
+    headlines = children(content_meta, "headline")
+    for headline in headlines:
+        role = (headline.get("role") or "").lower()
+        if not role or role.endswith(":main") or role.endswith("main"):
+            text = text_of(headline)
+            if text:
+                return text
+    for headline in headlines:
+        text = text_of(headline)
+        if text:
+            return text
+    return ""
+
+
+def _standfirst(content_meta: Optional[Element]) -> Optional[str]:
+    for description in children(content_meta, "description"):
+        if _STANDFIRST_ROLE.search(description.get("role") or ""):
+            text = " ".join(element_paragraphs(description)) or text_of(description)
+            if text:
+                return text
+    return None
+
+
+def _body(content_set: Optional[Element]) -> tuple[str, ...]:
+    for inline in children(content_set, "inlineXML"):
+        for node in inline:
+            name = local(node.tag)
+            if name == "nitf":
+                body = child(node, "body")
+                paragraphs = element_paragraphs(child(body, "body.content"), skip=("body.end", "media"))
+            elif name == "html":
+                # dpa repeats its keywords and headline in an XHTML <header>.
+                paragraphs = element_paragraphs(child(node, "body"), skip=("header", "nav", "aside"))
+            else:
+                paragraphs = element_paragraphs(node)
+            if paragraphs:
+                return paragraphs
+        paragraphs = element_paragraphs(inline)
+        if paragraphs:
+            return paragraphs
+    for inline in children(content_set, "inlineData"):
+        paragraphs = text_paragraphs(inline.text or "")
+        if paragraphs:
+            return paragraphs
+    return ()
+
+
+def _bylines(content_meta: Optional[Element]) -> tuple[str, ...]:
+    bylines = tuple(b for b in (text_of(e) for e in children(content_meta, "by")) if b)
+    if bylines:
+        return bylines
+    names = []
+    for creator in children(content_meta, "creator"):
+        role = (creator.get("role") or "").lower()
+        if any(r in role for r in _SOURCE_ROLES):
+            continue
+        name = text_of(child(creator, "name")) or clean(creator.get("literal"))
+        if name:
+            names.append(name)
+    return tuple(names)
+
+
+def _name(element: Optional[Element]) -> str:
+    if element is None:
+        return ""
+    return text_of(child(element, "name")) or clean(element.get("literal"))
+
+
+def _agency(item: Element, item_meta: Optional[Element], content_meta: Optional[Element]) -> Optional[str]:
+    for source in children(content_meta, "infoSource"):
+        role = (source.get("role") or "").lower()
+        if not role or any(r in role for r in _SOURCE_ROLES):
+            name = _name(source)
+            if name:
+                return name
+    holder = _name(child(child(item, "rightsInfo"), "copyrightHolder"))
+    return holder or _name(child(item_meta, "provider")) or None
+
+
+def _int(value: str) -> Optional[int]:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+

@@ -1,0 +1,149 @@
+"""NITF (News Industry Text Format, IPTC) 2.x / 3.x documents: one story each.
+
+Input: an XML document whose root is ``<nitf>`` (any NITF version, with or
+without the NITF namespace). Output: a list with one ``ParsedItem``.
+Anything else raises ``ParseError`` naming ``nitf`` and the problem:
+truncated or malformed XML, another vocabulary's root, no headline, no body.
+
+Mapping:
+  - headline: ``body.head/hedline/hl1``, else ``head/title``.
+  - standfirst: ``body.head/abstract`` text.
+  - bylines: each ``body.head/byline`` as written, its parts (``person``,
+    ``byttl``) joined with ", " ("By BERNARD CONDON, AP Business Writer").
+  - dateline: ``body.head/dateline`` text (``location`` parts joined, then
+    ``story.date`` text if written).
+  - body paragraphs: block elements of ``body.content`` (``p``, ``hl2``,
+    list items; a table row is one paragraph of its cells); ``media``
+    blocks become captions (``media-caption``, credited to
+    ``media-producer``), not body.
+  - agency: ``doc.copyright/@holder``, else ``distributor``.
+  - urgency: ``docdata/urgency/@ed-urg``; item id: ``doc-id/@id-string``;
+    published: ``date.issue/@norm`` (else ``pubdata/@date.publication``);
+    slugline: ``du-key/@key``, else the ``anpa-keyword`` / ``keyword``
+    meta; version: ``du-key/@version``; language: ``xml:lang`` on the root
+    or ``head``, else a ``language`` meta.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+from xml.etree.ElementTree import Element
+
+from transforms.formats._common import (
+    child,
+    children,
+    clean,
+    descendants,
+    element_paragraphs,
+    iso_millis,
+    local,
+    parse_xml,
+    split_dateline,
+    text_of,
+)
+from transforms.model import CaptionText, DeadLetterReason, ParsedItem, ParseError
+
+__all__ = ["FORMAT", "parse", "parse_element", "body_paragraphs_from_text"]
+
+FORMAT = "nitf"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+
+def parse(data: bytes) -> list[ParsedItem]:
+    """Parse one NITF document."""
+    root = parse_xml(data, FORMAT)
+    if local(root.tag).lower() != "nitf":
+        raise ParseError(
+            DeadLetterReason.UNRECOGNISED_FORMAT,
+            f"{FORMAT}: root element is <{local(root.tag)}>, not <nitf>", FORMAT)
+    return [parse_element(root)]
+
+
+def body_paragraphs_from_text(document: str) -> tuple[str, ...]:
+    """Body paragraphs of a NITF document held in a string (ninjs embeds them)."""
+    root = parse_xml(document.encode("utf-8"), FORMAT)
+    return _content(child(child(root, "body"), "body.content"))[0]
+
+
+def parse_element(root: Element, fmt: str = FORMAT) -> ParsedItem:
+    """Map a parsed ``<nitf>`` element (also used inside NewsML 1.x)."""
+    head = child(root, "head")
+    body = child(root, "body")
+    body_head = child(body, "body.head")
+    docdata = child(head, "docdata")
+
+    headline = text_of(child(child(body_head, "hedline"), "hl1")) or text_of(child(head, "title"))
+    paragraphs, captions = _content(child(body, "body.content"))
+    if not headline:
+        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{fmt}: no <hl1> or <title>", fmt)
+    if not paragraphs:
+        raise ParseError(DeadLetterReason.MISSING_BODY, f"{fmt}: no text in <body.content>", fmt)
+
+    metas = {m.get("name", "").lower(): m.get("content", "") for m in children(head, "meta")}
+    du_key = child(docdata, "du-key")
+    copyright_ = child(docdata, "doc.copyright")
+    agency = clean((copyright_.get("holder") if copyright_ is not None else "") or "") or text_of(
+        child(body_head, "distributor"))
+    urgency_element = child(docdata, "urgency")
+    doc_id = child(docdata, "doc-id")
+    issued = child(docdata, "date.issue")
+    pubdata = child(head, "pubdata")
+    published = iso_millis(issued.get("norm") if issued is not None else None)
+    if published is None and pubdata is not None:
+        published = iso_millis(pubdata.get("date.publication"))
+    slugline = clean(du_key.get("key") if du_key is not None else None) or clean(
+        metas.get("anpa-keyword") or metas.get("keyword") or metas.get("ntbstikkord")) or None
+    language = root.get(_XML_LANG) or (head.get(_XML_LANG) if head is not None else None) or metas.get("language")
+    dateline, paragraphs = split_dateline(_dateline(child(body_head, "dateline")), paragraphs)
+    abstract = child(body_head, "abstract")
+    standfirst = " ".join(element_paragraphs(abstract)) if abstract is not None else ""
+    return ParsedItem(
+        format=fmt,
+        headline=headline,
+        body_paragraphs=paragraphs,
+        standfirst=standfirst or None,
+        bylines=tuple(b for b in (_byline(e) for e in children(body_head, "byline")) if b),
+        dateline=dateline,
+        captions=captions,
+        agency=agency or None,
+        urgency=_int(urgency_element.get("ed-urg") if urgency_element is not None else None),
+        slugline=slugline,
+        version=clean(du_key.get("version") if du_key is not None else None) or None,
+        item_id=clean(doc_id.get("id-string") if doc_id is not None else None) or None,
+        published_at=published,
+        language=clean(language) or None,
+    )
+
+
+def _content(content: Optional[Element]) -> tuple[tuple[str, ...], tuple[CaptionText, ...]]:
+    if content is None:
+        return (), ()
+    captions = []
+    for media in descendants(content, "media"):
+        caption = text_of(child(media, "media-caption"))
+        if caption:
+            producer = text_of(child(media, "media-producer"))
+            kind = (media.get("media-type") or "").lower()
+            captions.append(CaptionText(
+                text=caption, credit=producer or None,
+                kind="graphic" if kind in ("graphic", "chart", "map") else "photo"))
+    return element_paragraphs(content, skip=("body.end", "media")), tuple(captions)
+
+
+def _byline(element: Element) -> str:
+    parts = [clean(t) for t in element.itertext()]
+    return ", ".join(p for p in parts if p)
+
+
+def _dateline(element: Optional[Element]) -> Optional[str]:
+    if element is None:
+        return None
+    parts = [clean(t) for t in element.itertext()]
+    return ", ".join(p for p in parts if p) or None
+
+
+def _int(value: Optional[str]) -> Optional[int]:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
