@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Union
 
-from transforms.formats import newsml_g2, ninjs, nitf, plain_text, reuters_sgml
+from transforms.formats import newsml_1x, newsml_g2, ninjs, nitf, plain_text, reuters_sgml
 from transforms.formats.detect import detect_format
 from transforms.model import DeadLetterReason, ItemFailure, ParsedItem, ParseError, RawInput
 
@@ -30,6 +30,7 @@ PARSERS: dict[str, Callable[[bytes], list[ParseResult]]] = {
     ninjs.FORMAT: ninjs.parse,
     nitf.FORMAT: nitf.parse,
     newsml_g2.FORMAT: newsml_g2.parse,
+    newsml_1x.FORMAT: newsml_1x.parse,
 }
 
 

@@ -1,0 +1,257 @@
+"""NewsML 1.x (1.0 to 1.2, IPTC), as AFP, EFE, Kyodo, ANA, Belga and others deliver it.
+
+Input: an XML document whose root is ``<NewsML>`` holding one or more
+``NewsItem`` elements (each a tree of ``NewsComponent``s with
+``ContentItem``s). Output: one result per ``NewsItem``: a ``ParsedItem``
+for a text story, an ``ItemFailure`` for one that is not a story or cannot
+be read, while its siblings are still returned; a document holding a single
+item raises ``ParseError`` instead.
+
+Mapping (per ``NewsItem``):
+  - headline, standfirst (``SubHeadLine``), byline, dateline, slugline and
+    credit line from the first ``NewsLines`` that has them, searched from
+    the item's top component down (BusinessWire nests them one level);
+  - body from the text ``ContentItem``s (``MediaType`` Text, or a text /
+    NITF / XHTML format or MIME type) outside picture, sound, video, logo,
+    style-sheet and headline components, preferring a component whose
+    ``Role`` is Body or Main: an embedded ``<nitf>`` is read as NITF
+    (``body.content``), XHTML as paragraphs, plain text split at blank
+    lines or line breaks;
+  - captions from photo / picture / graphic components: their ``HeadLine``
+    or ``Caption`` text, credited to their ``CreditLine`` or ``ByLine``;
+  - agency: ``AdministrativeMetadata/Provider/Party/@FormalName``, else the
+    ``ProviderId``; urgency: ``NewsManagement/Urgency/@FormalName``;
+    version: ``RevisionId`` (the revision number); item id:
+    ``PublicIdentifier``, else ``NewsItemId``; published:
+    ``ThisRevisionCreated``, else ``FirstCreated``; language: the item's
+    ``xml:lang`` or ``DescriptiveMetadata/Language/@FormalName``.
+
+Decisions: a ``NewsItem`` with no text content but media (Belga's audio
+and video packages, photo-only items) is ``not_a_story``; with text but no headline it
+is ``missing_headline`` (AFP's "no headline" samples).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator, Optional, Union
+from xml.etree.ElementTree import Element, tostring
+
+from transforms.formats import nitf
+from transforms.formats._common import (
+    child,
+    children,
+    clean,
+    element_paragraphs,
+    html_paragraphs,
+    iso_millis,
+    local,
+    parse_xml,
+    split_dateline,
+    text_of,
+    text_paragraphs,
+)
+from transforms.model import CaptionText, DeadLetterReason, ItemFailure, ParsedItem, ParseError
+
+__all__ = ["FORMAT", "parse", "parse_news_item"]
+
+FORMAT = "newsml_1x"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+_MEDIA_ROLES = {"photo", "picture", "image", "graphic", "logo", "stylesheet", "sound", "audio", "video",
+                "caption", "headline", "subheadline", "title", "contact", "thumbnail", "preview"}
+_PICTURE_ROLES = {"photo", "picture", "image", "graphic"}
+_BODY_ROLES = {"body", "main", "text", ""}
+_HTML_TEXT = re.compile(r"<(?:p|P|br|BR|div|DIV)\b[^>]*>")
+_TEXT_FORMATS = ("nitf", "xhtml", "html", "text", "ascii", "iso", "plain")
+
+ParseResult = Union[ParsedItem, ItemFailure]
+
+
+def parse(data: bytes) -> list[ParseResult]:
+    """Parse a NewsML 1.x document: one result per ``NewsItem``."""
+    root = parse_xml(data, FORMAT)
+    if local(root.tag) != "NewsML":
+        raise ParseError(
+            DeadLetterReason.UNRECOGNISED_FORMAT, f"{FORMAT}: root element is <{local(root.tag)}>, not <NewsML>",
+            FORMAT)
+    items = children(root, "NewsItem")
+    if not items:
+        raise ParseError(DeadLetterReason.MISSING_BODY, f"{FORMAT}: <NewsML> holds no NewsItem", FORMAT)
+    if len(items) == 1:
+        return [parse_news_item(items[0])]
+    results: list[ParseResult] = []
+    for index, item in enumerate(items):
+        try:
+            results.append(parse_news_item(item, index))
+        except ParseError as error:
+            results.append(ItemFailure(
+                reason=error.reason, error=str(error), raw=tostring(item, encoding="utf-8"),
+                item_index=index, format=FORMAT))
+    return results
+
+
+def parse_news_item(item: Element, index: int = 0) -> ParsedItem:
+    """Map one ``NewsItem`` to a ``ParsedItem``."""
+    identifier = child(child(item, "Identification"), "NewsIdentifier")
+    item_id = text_of(child(identifier, "PublicIdentifier")) or text_of(child(identifier, "NewsItemId")) or None
+    where = f"{FORMAT}: {item_id}" if item_id else FORMAT
+    top = child(item, "NewsComponent")
+    if top is None:
+        raise ParseError(DeadLetterReason.MISSING_BODY, f"{where}: NewsItem without NewsComponent", FORMAT)
+
+    paragraphs = _body(top)
+    lines = _news_lines(top)
+    headline = lines.get("HeadLine", "")
+    if headline.strip().lower() in ("no headline !", "no headline"):
+        headline = ""  # Belga's placeholder
+    if not paragraphs:
+        if _has_media_items(top):
+            raise ParseError(DeadLetterReason.NOT_A_STORY, f"{where}: media item without text, not a story",
+                             FORMAT)
+        raise ParseError(DeadLetterReason.MISSING_BODY, f"{where}: no text content", FORMAT)
+    if not headline:
+        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{where}: no HeadLine", FORMAT)
+
+    management = child(item, "NewsManagement")
+    urgency = child(management, "Urgency")
+    revision = child(identifier, "RevisionId")
+    language = item.get(_XML_LANG) or _language(top)
+    dateline, paragraphs = split_dateline(lines.get("DateLine") or None, paragraphs)
+    return ParsedItem(
+        format=FORMAT,
+        headline=headline,
+        body_paragraphs=paragraphs,
+        standfirst=lines.get("SubHeadLine") or None,
+        bylines=(lines["ByLine"],) if lines.get("ByLine") else (),
+        dateline=dateline,
+        captions=tuple(_captions(top)),
+        credit_line=lines.get("CreditLine") or None,
+        agency=_agency(top) or text_of(child(identifier, "ProviderId")) or None,
+        urgency=_int(urgency.get("FormalName") if urgency is not None else None),
+        slugline=lines.get("SlugLine") or None,
+        version=text_of(revision) or None,
+        item_id=item_id,
+        published_at=iso_millis(text_of(child(management, "ThisRevisionCreated")))
+        or iso_millis(text_of(child(management, "FirstCreated"))),
+        language=clean(language) or None,
+        item_index=index,
+    )
+
+
+def _role(component: Element) -> str:
+    role = child(component, "Role")
+    return (role.get("FormalName") or "").strip().lower() if role is not None else ""
+
+
+def _components(component: Element, skip_media: bool = True) -> Iterator[Element]:
+    """``component`` and its nested components, depth first, skipping media branches."""
+    yield component
+    for sub in children(component, "NewsComponent"):
+        if skip_media and _role(sub) in _MEDIA_ROLES:
+            continue
+        yield from _components(sub, skip_media)
+
+
+def _news_lines(top: Element) -> dict[str, str]:
+    lines: dict[str, str] = {}
+    for component in _components(top):
+        for news_lines in children(component, "NewsLines"):
+            for line in news_lines:
+                name = local(line.tag)
+                text = text_of(line)
+                if text and name not in lines:
+                    lines[name] = text
+    return lines
+
+
+def _is_text_item(content_item: Element) -> bool:
+    media = child(content_item, "MediaType")
+    if media is not None:
+        return (media.get("FormalName") or "").lower() == "text"
+    fmt = child(content_item, "Format")
+    mime = child(content_item, "MimeType")
+    names = " ".join(
+        (e.get("FormalName") or "").lower() for e in (fmt, mime) if e is not None)
+    if names:
+        return any(t in names for t in _TEXT_FORMATS) and "css" not in names
+    return child(content_item, "DataContent") is not None
+
+
+def _has_media_items(top: Element) -> bool:
+    return any(not _is_text_item(ci) for c in _components(top, skip_media=False)
+               for ci in children(c, "ContentItem"))
+
+
+def _body(top: Element) -> tuple[str, ...]:
+    candidates = []
+    for component in _components(top):
+        role = _role(component)
+        for content_item in children(component, "ContentItem"):
+            if _is_text_item(content_item):
+                candidates.append((0 if role in _BODY_ROLES else 1, content_item))
+    candidates.sort(key=lambda pair: pair[0])
+    for _, content_item in candidates:
+        paragraphs = _data_paragraphs(child(content_item, "DataContent"))
+        if paragraphs:
+            return paragraphs
+    return ()
+
+
+def _data_paragraphs(data: Optional[Element]) -> tuple[str, ...]:
+    if data is None:
+        return ()
+    for node in data:
+        name = local(node.tag).lower()
+        if name == "nitf":
+            return nitf._content(child(child(node, "body"), "body.content"))[0]
+        if name == "html":
+            return element_paragraphs(child(node, "body"))
+        paragraphs = element_paragraphs(data)
+        if paragraphs:
+            return paragraphs
+    text = data.text or ""
+    if _HTML_TEXT.search(text):
+        return html_paragraphs(text)  # HTML in CDATA (ANA)
+    return text_paragraphs(text)
+
+
+def _captions(top: Element) -> Iterator[CaptionText]:
+    for component in _components(top, skip_media=False):
+        role = _role(component)
+        if role not in _PICTURE_ROLES:
+            continue
+        lines = {local(line.tag): text_of(line) for nl in children(component, "NewsLines") for line in nl}
+        text = lines.get("HeadLine") or lines.get("Caption") or ""
+        if not text:
+            for sub in children(component, "NewsComponent"):
+                if _role(sub) == "caption":
+                    text = " ".join(p for ci in children(sub, "ContentItem")
+                                    for p in _data_paragraphs(child(ci, "DataContent")))
+        if text:
+            yield CaptionText(
+                text=text, credit=lines.get("CreditLine") or lines.get("ByLine") or None,
+                kind="graphic" if role == "graphic" else "photo")
+
+
+def _agency(top: Element) -> Optional[str]:
+    for component in _components(top):
+        provider = child(child(component, "AdministrativeMetadata"), "Provider")
+        party = child(provider, "Party")
+        if party is not None and clean(party.get("FormalName")):
+            return clean(party.get("FormalName"))
+    return None
+
+
+def _language(top: Element) -> Optional[str]:
+    for component in _components(top):
+        language = child(child(component, "DescriptiveMetadata"), "Language")
+        if language is not None and clean(language.get("FormalName")):
+            return clean(language.get("FormalName"))
+    return None
+
+
+def _int(value: Optional[str]) -> Optional[int]:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
