@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional, Union
@@ -42,7 +43,7 @@ _SPACES = re.compile(r"\s+")
 
 def _key(name: str) -> str:
     """Lookup key: case-folded, single-spaced, no surrounding punctuation or 'The'."""
-    key = _SPACES.sub(" ", name.replace("’", "'")).strip(_STRIP).casefold()
+    key = _SPACES.sub(" ", unicodedata.normalize("NFKC", name).replace("’", "'")).strip(_STRIP).casefold()
     if key.startswith("the "):
         key = key[4:]
     return key

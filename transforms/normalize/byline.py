@@ -24,7 +24,7 @@ from typing import Optional
 
 from transforms.model import Contributor
 from transforms.normalize.agencies import AgencyRegistry, default_registry
-from transforms.normalize.names import is_anonymous, natural_case
+from transforms.normalize.names import is_anonymous, looks_like_person, natural_case
 from transforms.text import normalize_text
 
 __all__ = ["BylineResult", "parse_byline", "parse_attribution", "ATTRIBUTION_HINTS"]
@@ -43,16 +43,21 @@ class BylineResult:
         }
 
 
+_ARTICLES = frozenset("The Le La Les El Los Las Der Die Das Il Lo Het".split())
 _BY_PREFIX = re.compile(r"^(?:by|von|par|por|door|av|af)\b[:\s]*", re.IGNORECASE)
 _SOURCE = re.compile(r"^(?:sources?|quelle|quellen|fuente|fonte|source\(s\))\s*:\s*(.*)$", re.IGNORECASE)
 _ROLE_SEGMENT = re.compile(r"^(?P<role>[A-Za-z][A-Za-z '-]{0,40}?)\s+by\s*:?\s+(?P<names>.+)$", re.IGNORECASE)
 _PAREN_TAIL = re.compile(r"\s*\(([^()]{1,40})\)\s*$")
-_NAME_SPLIT = re.compile(r"\s*(?:,\s*and\s+|,\s*|\s+and\s+|\s+&\s+|\s+und\s+|\s+et\s+|\s+y\s+)\s*")
+_NAME_SPLIT = re.compile(r"\s*(?:,\s*(?i:and)\s+|,\s*|\s+(?i:and|und|et)\s+|\s+&\s+|\s+y\s+)\s*")
 _LOCATION = re.compile(r"^(?P<name>.+?)\s+(?:in|from|reporting from|at)\s+(?P<loc>[A-ZÀ-Þ][\w.'’ -]*)$")
 _TITLE_HEADS = frozenset(
     "writer writers correspondent correspondents reporter reporters editor editors staff "
     "staffer chief columnist contributor producer photographer analyst journalist team "
     "desk bureau service newsroom redaktion".split()
+)
+_INSTITUTION = re.compile(
+    r"(?i)\b(?:university|college|institute|school|foundation|council|ministry|agency|"
+    r"association|society|centre|center|times|post|news|press|media|magazine)\b"
 )
 _BAD_NAME = re.compile(r"[0-9@/\\#=<>{}\[\]]")
 _POSSESSIVE = re.compile(
@@ -163,10 +168,12 @@ def _parse_plain(text: str, registry: AgencyRegistry) -> BylineResult:
             return BylineResult((), _unique([org], registry), True)
         return BylineResult((), (), False)
     contributors = [Contributor(name=n, organization=org, location=loc) for n, loc in names]
+    if len(names) == 1 and org is None and text.split()[0] in _ARTICLES:
+        return BylineResult((Contributor(organization=text),), (), True)  # 'Le Monde'
     if len(contributors) == 1 and " " not in contributors[0].name and org is None and _single_org(text):
         # 'By DopingWatch': one word that is not written like a name is an outlet.
         return BylineResult((Contributor(organization=text),), (), True)
-    return _result(contributors, registry, extra=[org] if org else [])
+    return _result(contributors, registry, extra=[org] if org and registry.canonical_agency(org) else [])
 
 
 def _single_org(text: str) -> bool:
@@ -186,11 +193,18 @@ def _split_names(text: str, registry: AgencyRegistry) -> tuple[list[tuple[str, O
         text = text[: paren.start()]
     pieces = [p for p in _NAME_SPLIT.split(text) if p and p.strip(" .")]
     names: list[tuple[str, Optional[str]]] = []
-    for piece in pieces:
+    after_agency = False
+    for index, piece in enumerate(pieces):
         piece = piece.strip(" .")
         found = _organization(piece, registry)
         if found or registry.is_generic(piece):
             org = org or found
+            after_agency = bool(found)
+            continue
+        if after_agency and piece.isupper() and " " not in piece:
+            continue  # 'AFP, MANILA': the place the agency filed from
+        if index > 0 and names and _is_institution(piece):
+            org = org or piece  # 'Aaron J. Staples, Michigan State University'
             continue
         piece, tail_org = _peel_trailing_agency(piece, registry)
         if tail_org:
@@ -236,6 +250,10 @@ def _organization(text: str, registry: AgencyRegistry) -> Optional[str]:
             if found:
                 return found
     return None
+
+
+def _is_institution(piece: str) -> bool:
+    return not looks_like_person(piece) and bool(_INSTITUTION.search(piece))
 
 
 def _is_title(piece: str) -> bool:

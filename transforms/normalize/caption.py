@@ -32,7 +32,7 @@ _PREFIX = re.compile(
     r"^(?:(?P<file>file(?:\s+photo)?)\s*[:\-–—]\s*|"
     r"(?:photos?|fotos?|bild|bilder|image|images|picture|pictures|credit|credits|photograph|"
     r"photography|copyright|quelle|source|©)\s*(?:by\s+|:\s*|-\s+)|"
-    r"(?:photo|photograph|pictures?|images?)\s+by\s+|©\s*)",
+    r"(?:photo|photograph|pictures?|images?)\s+by\s+|©\s*|\(c\)\s*|copyright\s+(?:\d{4}\s+)?)",
     re.IGNORECASE,
 )
 _FILE_MARK = re.compile(
@@ -41,12 +41,18 @@ _FILE_MARK = re.compile(
     re.IGNORECASE,
 )
 _TPX = re.compile(r"\s*\bTPX(?:\s+IMAGES\s+OF\s+THE\s+DAY)?\b\s*|\s*\bPICTURE\s+OF\s+THE\s+DAY\b\s*", re.IGNORECASE)
-_HANDOUT = re.compile(r"^(?:handout|ho|supplied|courtesy|courtesy of .+|handout photo|social media)$", re.IGNORECASE)
+_HANDOUT = re.compile(
+    r"^(?:handout|ho|supplied|courtesy|courtesy of .+|handout photo|social media|zvg|"
+    r"zur verfügung gestellt)\.?$",
+    re.IGNORECASE,
+)
+_COURTESY = re.compile(r"\.?\s+(?:courtesy(?:\s+of)?|mit freundlicher genehmigung)\b.*$", re.IGNORECASE)
+_HANDLE = re.compile(r"^[a-z0-9_]{3,30}$")
 _POOL = re.compile(r"^(?:pool|pool photo|pool via .*)$", re.IGNORECASE)
 _VIA = re.compile(r"\s*/?\s*\bvia\s+", re.IGNORECASE)
 _SEGMENT_SPLIT = re.compile(r"\s*(?:/|\||;|,\s+|\s+-\s+|\s+–\s+)\s*")
 _FOR = re.compile(r"^(?P<who>.+?)\s+for\s+(?P<org>[A-ZÀ-Þ].+)$")
-_PHOTO_BY = re.compile(r"^(?:photo|photograph|foto|bild)\s+(?:by|von|de)\s+", re.IGNORECASE)
+_PHOTO_BY = re.compile(r"^(?:photo(?:\s+illustration)?|photograph|foto|bild)\s+(?:by|von|de)\s+", re.IGNORECASE)
 _AGENCY_PHOTO = re.compile(r"^(?P<agency>.+?)\s+(?:photo|photos|foto|pictures|images)$", re.IGNORECASE)
 _TEXT_FILE = re.compile(r"^FILE\s*(?:PHOTO)?\s*[-–—:]|\((?:Archivbild|Archivfoto|file photo|file)\)", re.IGNORECASE)
 _UNREADABLE = re.compile(r"[„“”\"@<>{}=]|\d{3,}")
@@ -153,6 +159,8 @@ def _parse_credit(credit: str, registry: AgencyRegistry):
         body = body[match.end():].strip()
     body, marks = _TPX.subn(" ", body)
     body = body.strip()
+    body, courtesy = _COURTESY.subn("", body)
+    is_handout |= courtesy > 0
     body, files = _FILE_MARK.subn("", body)
     is_file |= files > 0
     body = body.strip(" ,;/")
@@ -169,7 +177,7 @@ def _parse_credit(credit: str, registry: AgencyRegistry):
     photographers: list[str] = []
     agencies: list[str] = []
     singles: list[tuple[int, str]] = []  # single unknown words, decided at the end
-    for segment in segments:
+    for position, segment in enumerate(segments):
         segment = _PHOTO_BY.sub("", segment).strip(" .,:")
         if not segment:
             continue
@@ -198,6 +206,9 @@ def _parse_credit(credit: str, registry: AgencyRegistry):
             continue
         if _UNREADABLE.search(segment) or len(segment.split()) > 6:
             return None
+        if position == 0 and _HANDLE.match(segment) and len(segments) > 1:
+            photographers.append(segment)  # a stock contributor's handle: 'ipopba'
+            continue
         if len(segment.split()) == 1 and segment[:1].isupper() and segment[1:].islower():
             singles.append((len(agencies), segment))
             agencies.append(segment)

@@ -128,7 +128,8 @@ def _parse_field(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
             date = f"{date}, {segment}" if date and segment.isdigit() else (date or " ".join(segment.split()))
         elif not place_parts:
             place_parts.append(place_case(segment, capitalize_lower=True))
-        elif agency is None and registry.canonical_agency(segment):
+        elif agency is None and date and registry.canonical_agency(segment):
+            # Only after the date ('ROME, March 13, Reuter -'): 'Pa.' before it is a state.
             agency = registry.canonical_agency(segment)
         else:
             place_parts.append(place_case(segment, capitalize_lower=True))

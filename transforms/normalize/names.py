@@ -28,6 +28,8 @@ _MAC_NAMES = frozenset(
     "macdonald mackenzie macleod macarthur macmillan macintyre macgregor maclean macneil "
     "macaulay macbeth maccallum macdougall macfarlane mackay mackinnon maclennan macpherson".split()
 )
+_ARTICLES = frozenset("The Le La Les El Los Las Der Die Das Il Lo De Het".split())
+_ACRONYM = re.compile(r"^[A-Z]{2,5}$")
 _TWO_CAPS = re.compile(r"^[A-Z]{2}[a-z]+$")
 _ROMAN = re.compile(r"^(?:I{1,3}|IV|V|VI{0,3}|IX|X)$")
 _KEEP_UPPER = frozenset({"UK", "US", "USA", "UAE", "EU", "UN", "DC", "D.C.", "NY", "N.Y.", "U.S.", "U.K."})
@@ -54,7 +56,9 @@ _ORG_WORDS = re.compile(
     r"presidential|kremlin|parliament|embassy|military|spokesperson|spokesman|"
     r"screenshot|screenshots|instagram|twitter|facebook|tiktok|youtube|social|productions|"
     r"pictures|studios?|sports|international|national|federal|association|centre|center|"
-    r"hub|network|bild|foto|montage|shutterstock|unsplash|pexels|adobe|rights|reserved)\b"
+    r"hub|network|bild|foto|montage|shutterstock|unsplash|pexels|adobe|rights|reserved|"
+    r"project|technologies|technology|resort|world|yearbook|statistical|administration|"
+    r"gemeinde|stadt|polizei|emergencias|ministerio|gobierno|policía|kommission|usa|uk)\b"
 )
 
 
@@ -137,8 +141,10 @@ def looks_like_person(text: str) -> bool:
     if not 2 <= len(words) <= 5:
         # 'R.Schmitt' is one token but a name: an initial glued to a surname.
         return len(words) == 1 and bool(re.match(r"^[A-ZÀ-Þ]\.[A-ZÀ-Þ][a-zß-ÿ]+$", words[0]))
-    if _ORG_WORDS.search(text):
+    if _ORG_WORDS.search(text) or words[0] in _ARTICLES:
         return False
+    if not text.isupper() and any(_ACRONYM.match(w) for w in words):
+        return False  # 'Cultura RF', 'Sipa USA': an acronym among names is an organisation
     if any(ch.isdigit() or ch in "@:&+" for ch in text):
         return False
     return all(_PERSON_TOKEN.match(w) for w in words)
