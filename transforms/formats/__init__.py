@@ -15,7 +15,16 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Union
 
-from transforms.formats import newsml_1x, newsml_g2, ninjs, nitf, plain_text, reuters_sgml
+from transforms.formats import (
+    anpa1312,
+    iptc7901,
+    newsml_1x,
+    newsml_g2,
+    ninjs,
+    nitf,
+    plain_text,
+    reuters_sgml,
+)
 from transforms.formats.detect import detect_format
 from transforms.model import DeadLetterReason, ItemFailure, ParsedItem, ParseError, RawInput
 
@@ -31,6 +40,8 @@ PARSERS: dict[str, Callable[[bytes], list[ParseResult]]] = {
     nitf.FORMAT: nitf.parse,
     newsml_g2.FORMAT: newsml_g2.parse,
     newsml_1x.FORMAT: newsml_1x.parse,
+    iptc7901.FORMAT: iptc7901.parse,
+    anpa1312.FORMAT: anpa1312.parse,
 }
 
 
