@@ -54,10 +54,18 @@ def _run(argv: list[str]) -> int:
 
         parser = argparse.ArgumentParser(prog="wire-ingest run")
         IngestOptions._add_argparse_args(parser)
+        from pipelines.flink import FlinkDeployOptions
+
+        FlinkDeployOptions._add_argparse_args(parser)
         parser.print_help()
         print("\nAny Beam pipeline option (--runner, --streaming, --direct_num_workers, ...) "
               "passes through.")
         return 0
+    from pipelines.flink import PRINT_OPTIONS_FLAG, normalize_beam_flags, print_options
+
+    argv = normalize_beam_flags(argv)  # --flink-master -> --flink_master, Beam's spelling
+    if PRINT_OPTIONS_FLAG in argv:
+        return print_options(argv, sys.stdout)
     from pipelines.ingest import run
 
     summary = run(argv)

@@ -20,6 +20,7 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from pipelines.flink import uses_java_kafka_reader
 from pipelines.runners import resolve_runner
 from transforms.enrich import EVENT_TIME_FROM_PUBLISHED, EVENT_TIME_FROM_SOURCE
 from transforms.process import ProcessStories
@@ -149,7 +150,7 @@ def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions) -> PipelineO
     ) | "AllDeadLetters" >> beam.Flatten()
     outputs = write_outputs(processed[ProcessStories.STORIES], dead_letters,
                             processed[ProcessStories.DROPPED], options)
-    if options.kafka_topic:
+    if options.kafka_topic and not uses_java_kafka_reader(options):  # Java KafkaIO commits its own
         from transforms.kafka_io import CommitKafkaOffsets
 
         outputs.acks | "CommitKafkaOffsets" >> CommitKafkaOffsets(
@@ -179,7 +180,14 @@ def read_sources(pipeline: beam.Pipeline, options: IngestOptions):
             max_input_bytes=options.max_input_bytes)
         raw_inputs.append(folders[ReadDropFolders.INPUTS])
         dead_letters.append(folders[ReadDropFolders.DEAD_LETTERS])
-    if options.kafka_topic:
+    if options.kafka_topic and uses_java_kafka_reader(options):
+        from pipelines.flink import FlinkDeployOptions, ReadWireStoriesFromJavaKafka
+
+        raw_inputs.append(pipeline | "ReadWireStoriesFromJavaKafka" >> ReadWireStoriesFromJavaKafka(
+            options.kafka_bootstrap, options.kafka_topic, group=options.kafka_group,
+            start=options.kafka_start,
+            expansion_service=options.view_as(FlinkDeployOptions).kafka_expansion_service))
+    elif options.kafka_topic:
         from transforms.kafka_io import ReadWireStoriesFromKafka
 
         raw_inputs.append(pipeline | "ReadWireStoriesFromKafka" >> ReadWireStoriesFromKafka(

@@ -1,0 +1,467 @@
+"""Running wire-ingest on Flink: deploy options, resolved options, state names.
+
+Contract:
+
+* ``FlinkDeployOptions``: ``--kafka-reader native|java`` (native, the
+  kafka-python source of ``transforms.kafka_io``, is the default) and
+  ``--kafka-expansion-service HOST:PORT`` (the Java expansion service that
+  ``java`` needs: Beam's Flink job server serves one on port 8097), and
+  ``--print-options``.
+* ``normalize_beam_flags(argv)``: Beam spells its own options with
+  underscores (``--flink_master``); the dashed spellings of the issue and of
+  Java (``--flink-master``, ``--environment-type``) are rewritten to them.
+  wire-ingest's own flags (``--kafka-topic``...) are left as they are.
+* ``resolve_options(argv)``: the options a run would use (validated, with
+  ``--streaming`` derived from the sources, the runner resolved) without
+  building or submitting the pipeline; ``wire-ingest run ... --print-options``
+  prints them as JSON.
+* ``ReadWireStoriesFromJavaKafka``: Beam's Java KafkaIO (cross-language) read,
+  converted to ``RawInput`` by the pure ``raw_input_from_kafka_record``.
+  Offsets are then committed by KafkaIO itself when Flink finalizes a
+  checkpoint (``commit_offset_in_finalize``), not by ``CommitKafkaOffsets``.
+* ``stateful_steps(pipeline)``: the steps Flink keeps state for, read from
+  the pipeline's runner-API graph: ParDos with user state or timers,
+  splittable DoFns (the Kafka source's position) and GroupByKeys (buffered
+  windows). Flink maps savepoint state to operators by uids built from these
+  labels; ``deploy/flink/stateful-steps.txt`` records them and
+  ``tests/test_deploy.py`` checks that the pipeline still has them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from typing import Any, Iterable, Optional, TextIO
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.portability import common_urns
+from apache_beam.portability.api import beam_runner_api_pb2
+
+from transforms.model import RawInput, SourcePosition
+
+__all__ = [
+    "FlinkDeployOptions",
+    "KAFKA_READER_NATIVE",
+    "KAFKA_READER_JAVA",
+    "PRINT_OPTIONS_FLAG",
+    "uses_java_kafka_reader",
+    "validate_deploy_options",
+    "normalize_beam_flags",
+    "resolve_options",
+    "print_options",
+    "ReadWireStoriesFromJavaKafka",
+    "raw_input_from_kafka_record",
+    "StatefulStep",
+    "stateful_steps",
+    "render_stateful_steps",
+    "parse_stateful_steps",
+    "EXTERNAL_ENVIRONMENT_URN",
+]
+
+_LOG = logging.getLogger(__name__)
+
+KAFKA_READER_NATIVE = "native"
+KAFKA_READER_JAVA = "java"
+PRINT_OPTIONS_FLAG = "--print-options"
+#: Environment URN of ``--environment_type=EXTERNAL`` (and LOOPBACK); it is
+#: part of the Flink uid of every fused stage, see ``StatefulStep.flink_uid``.
+EXTERNAL_ENVIRONMENT_URN = common_urns.environments.EXTERNAL.urn
+
+_KIND_STATE = "state"
+_KIND_SPLITTABLE = "splittable"
+_KIND_GROUP = "group"
+
+
+class FlinkDeployOptions(PipelineOptions):
+    """Options for running on a cluster; any Beam/Flink option passes through."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument("--kafka-reader", dest="kafka_reader",
+                            choices=(KAFKA_READER_NATIVE, KAFKA_READER_JAVA),
+                            default=KAFKA_READER_NATIVE,
+                            help="native: the kafka-python source (default); java: Beam's Java "
+                                 "KafkaIO, cross-language, needs --kafka-expansion-service.")
+        parser.add_argument("--kafka-expansion-service", dest="kafka_expansion_service",
+                            default=None,
+                            help="HOST:PORT of a Beam Java expansion service for --kafka-reader "
+                                 "java (Beam's Flink job server serves one on port 8097).")
+        parser.add_argument("--print-options", dest="print_options", action="store_true",
+                            help="Print the resolved pipeline options as JSON and exit "
+                                 "without building or submitting the pipeline.")
+
+
+def uses_java_kafka_reader(options: PipelineOptions) -> bool:
+    """True for ``--kafka-reader java``, after checking its options (``ValueError``)."""
+    if options.view_as(FlinkDeployOptions).kafka_reader != KAFKA_READER_JAVA:
+        return False
+    validate_deploy_options(options)
+    return True
+
+
+def validate_deploy_options(options: PipelineOptions) -> None:
+    """Fail before launch on a Java Kafka reader that cannot work."""
+    deploy = options.view_as(FlinkDeployOptions)
+    if deploy.kafka_reader != KAFKA_READER_JAVA:
+        return
+    from pipelines.ingest import IngestOptions
+
+    ingest = options.view_as(IngestOptions)
+    if not deploy.kafka_expansion_service:
+        raise ValueError("--kafka-expansion-service: --kafka-reader java needs the HOST:PORT of "
+                         "a Java expansion service (none can be downloaded at run time here)")
+    if ":" not in deploy.kafka_expansion_service:
+        raise ValueError("--kafka-expansion-service: expected HOST:PORT, got "
+                         f"{deploy.kafka_expansion_service!r}")
+    if ingest.kafka_stop_at_end:
+        raise ValueError("--kafka-stop-at-end: bounded reads need --kafka-reader native")
+    if not ingest.kafka_group:
+        raise ValueError("--kafka-group: --kafka-reader java commits offsets for a group")
+
+
+# ----------------------------------------------------------------------------- flags
+
+
+def _beam_flag_names() -> set[str]:
+    """Every ``--flag`` Beam's own option classes define (not wire-ingest's)."""
+    from apache_beam.options.pipeline_options import _BeamArgumentParser
+
+    from pipelines.ingest import IngestOptions
+
+    ours = {IngestOptions, FlinkDeployOptions}
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    seen: set[str] = set()
+    for cls in _all_subclasses(PipelineOptions):
+        if cls in ours or str(cls) in seen:
+            continue
+        seen.add(str(cls))
+        try:
+            cls._add_argparse_args(parser)  # pylint: disable=protected-access
+        except Exception:  # a conflicting third-party class must not break the CLI
+            continue
+    return {flag for action in parser._actions for flag in action.option_strings}
+
+
+def _all_subclasses(cls) -> Iterable[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _all_subclasses(sub)
+
+
+def normalize_beam_flags(argv: list[str]) -> list[str]:
+    """``--flink-master=X`` -> ``--flink_master=X`` for Beam's own options.
+
+    Only a dashed flag whose underscored spelling is a Beam option (and
+    which is not itself a known flag) is rewritten, so ``--kafka-topic``
+    and other wire-ingest flags are untouched.
+    """
+    beam_flags = _beam_flag_names()
+    rewritten = []
+    for arg in argv:
+        name, sep, value = arg.partition("=")
+        if name.startswith("--") and "-" in name[2:] and name not in beam_flags:
+            candidate = "--" + name[2:].replace("-", "_")
+            if candidate in beam_flags:
+                arg = candidate + sep + value
+        rewritten.append(arg)
+    return rewritten
+
+
+# ----------------------------------------------------------------------------- resolved options
+
+#: Shown by --print-options even when left at their defaults.
+_ALWAYS_SHOWN = (
+    "runner", "streaming", "job_endpoint", "artifact_endpoint", "environment_type",
+    "environment_config", "flink_master", "flink_version", "parallelism", "max_parallelism",
+    "sdk_worker_parallelism", "output_executable_path",
+)
+
+
+def resolve_options(argv: list[str]) -> dict[str, Any]:
+    """The options ``wire-ingest run argv`` would run with, without running.
+
+    Validates like ``run()`` does (same ``ValueError`` naming the option),
+    sets ``streaming`` for unbounded sources, and resolves the runner.
+    Options Beam does not know here (Flink job-server options such as
+    ``--checkpointing_interval``) are kept as given: the job server reads them.
+    """
+    from pipelines.ingest import IngestOptions, is_streaming_source, validate
+    from pipelines.runners import resolve_runner
+
+    argv = [arg for arg in normalize_beam_flags(argv) if arg != PRINT_OPTIONS_FLAG]
+    options = PipelineOptions(argv)
+    ingest = options.view_as(IngestOptions)
+    validate(ingest)
+    validate_deploy_options(options)
+    if is_streaming_source(ingest):
+        options.view_as(StandardOptions).streaming = True
+    runner = resolve_runner(options)
+    every = options.get_all_options(retain_unknown_options=True)
+    explicit = options.get_all_options(drop_default=True, retain_unknown_options=True)
+    ours = set(_dests(IngestOptions)) | set(_dests(FlinkDeployOptions))
+    shown = sorted(set(explicit) | ours | set(_ALWAYS_SHOWN))
+    resolved = {name: every.get(name) for name in shown if name != "print_options"}
+    return {
+        "runner": runner if isinstance(runner, str) else type(runner).__name__,
+        "submits_to": _submission_target(resolved),
+        "options": resolved,
+    }
+
+
+def _dests(cls) -> list[str]:
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False)
+    cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    return [action.dest for action in parser._actions]
+
+
+def _submission_target(options: dict[str, Any]) -> str:
+    """Where ``run`` would send the job, in words an operator can check."""
+    if options.get("output_executable_path"):
+        return f"no job: writes an executable jar to {options['output_executable_path']}"
+    runner = options.get("runner") or "DirectRunner"
+    if runner in ("FlinkRunner", "PortableRunner"):
+        if options.get("job_endpoint"):
+            return f"job server {options['job_endpoint']}"
+        if runner == "FlinkRunner":
+            return (f"Flink {options.get('flink_master')} through a job server Beam starts "
+                    "from its downloaded jar")
+    return f"{runner} in this process"
+
+
+def print_options(argv: list[str], out: TextIO = sys.stdout) -> int:
+    """``wire-ingest run ... --print-options``: print JSON, submit nothing."""
+    json.dump(resolve_options(argv), out, indent=2, sort_keys=True, default=str)
+    out.write("\n")
+    return 0
+
+
+# ----------------------------------------------------------------------------- Java KafkaIO
+
+
+class ReadWireStoriesFromJavaKafka(beam.PTransform):
+    """Read raw stories with Beam's Java KafkaIO; outputs ``RawInput``.
+
+    Cross-language: the Java transform is expanded by the service at
+    ``expansion_service`` when the pipeline is built, and runs in a Java SDK
+    environment on the cluster. Records keep their lineage (topic, partition,
+    offset, key, timestamp, headers); the Kafka create time becomes the
+    element's event time. Offsets are committed for ``group`` by KafkaIO on
+    checkpoint finalization, i.e. after Flink completed a checkpoint that
+    holds everything read before it.
+
+    Args:
+        bootstrap: ``HOST:PORT[,HOST:PORT...]``.
+        topic: the topic to read.
+        group: consumer group: start position (``committed``) and commits.
+        start: ``committed`` (default; ``earliest`` where the group has no
+            offset), ``earliest``/``latest`` (used where the group has no
+            committed offset), or a time (millis or ISO-8601).
+        expansion_service: ``HOST:PORT`` of the Java expansion service.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, group: str, start: Any = "committed",
+                 expansion_service: Optional[str] = None):
+        super().__init__()
+        from transforms.kafka_io import START_COMMITTED, START_LATEST, parse_start
+
+        if not bootstrap:
+            raise ValueError("bootstrap: give HOST:PORT of a Kafka broker")
+        if not topic:
+            raise ValueError("topic: give the topic to read")
+        if not group:
+            raise ValueError("group: the Java reader commits offsets for a consumer group")
+        if not expansion_service:
+            raise ValueError("expansion_service: give HOST:PORT of a Java expansion service")
+        parsed = parse_start(start)
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._expansion_service = expansion_service
+        self._start_read_time = parsed if isinstance(parsed, int) else None
+        self._consumer_config = {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "latest" if parsed == START_LATEST else "earliest",
+        }
+        self._from_committed = parsed == START_COMMITTED
+
+    def expand(self, pbegin):
+        from apache_beam.io.kafka import ReadFromKafka
+
+        uri = _kafka_uri(self._bootstrap, self._topic)
+        return (
+            pbegin
+            | "ReadFromKafka" >> ReadFromKafka(
+                consumer_config=self._consumer_config,
+                topics=[self._topic],
+                start_read_time=self._start_read_time,
+                commit_offset_in_finalize=True,
+                timestamp_policy=ReadFromKafka.create_time_policy,
+                with_metadata=True,
+                expansion_service=self._expansion_service,
+            )
+            | "ToRawInput" >> beam.Map(_timestamped_raw_input, uri).with_output_types(RawInput)
+        )
+
+
+def _kafka_uri(bootstrap: str, topic: str) -> str:
+    from transforms.kafka_io import kafka_uri
+
+    return kafka_uri(bootstrap, topic)
+
+
+def _timestamped_raw_input(record: Any, uri: str):
+    raw = raw_input_from_kafka_record(record, uri)
+    if raw.event_time is None:
+        return raw
+    return beam.window.TimestampedValue(raw, raw.event_time / 1000.0)
+
+
+def raw_input_from_kafka_record(record: Any, uri: str) -> RawInput:
+    """One Java KafkaIO record (``with_metadata=True``) as a ``RawInput``.
+
+    KafkaIO's rows have the fields ``topic, partition, offset, timestamp,
+    key, value, headers (rows of key, value), timestampTypeId,
+    timestampTypeName``. A negative timestamp (Kafka's "none") gives no event
+    time. The ``wire-format`` header becomes the format hint, as with the
+    native reader. ``kafka_span`` stays unset: the Java reader commits its
+    own offsets, ``CommitKafkaOffsets`` is not in the pipeline.
+    """
+    from transforms.kafka_io import FORMAT_HEADER
+
+    partition = int(record.partition)
+    offset = int(record.offset)
+    timestamp = record.timestamp
+    timestamp = int(timestamp) if timestamp is not None and int(timestamp) >= 0 else None
+    headers = tuple(
+        (str(header.key), bytes(header.value or b"")) for header in (record.headers or ())
+    )
+    hint = None
+    for name, value in headers:
+        if name == FORMAT_HEADER:
+            hint = value.decode("utf-8", "replace").strip() or None
+    source = SourcePosition(
+        kind="kafka",
+        uri=uri,
+        position=f"partition {partition} offset {offset}",
+        topic=str(record.topic),
+        partition=partition,
+        offset=offset,
+        key=bytes(record.key) if record.key is not None else None,
+        timestamp=timestamp,
+        headers=headers,
+    )
+    value = record.value
+    return RawInput(raw=bytes(value) if value is not None else b"", source=source,
+                    format_hint=hint, event_time=timestamp)
+
+
+# ----------------------------------------------------------------------------- stateful steps
+
+
+@dataclass(frozen=True)
+class StatefulStep:
+    """A step Flink keeps state for, by its full Beam label.
+
+    ``input_step`` is the label of the step whose output feeds it. For a
+    stateful ParDo, Beam's fuser roots a stage at that input and names the
+    stage ``<input PCollection name>/<environment URN>``; the Flink job server
+    uses that name as the operator uid, so the input step's label counts too.
+    """
+
+    kind: str  # state | splittable | group
+    step: str
+    input_step: str = ""
+    flink_uid: str = ""
+
+
+def stateful_steps(pipeline: beam.Pipeline,
+                   environment_urn: str = EXTERNAL_ENVIRONMENT_URN) -> list[StatefulStep]:
+    """The stateful steps of a built (not run) pipeline, sorted by label."""
+    proto = pipeline.to_runner_api()
+    components = proto.components
+    producers = {}
+    for transform in components.transforms.values():
+        if transform.subtransforms:
+            continue
+        for pcoll in transform.outputs.values():
+            producers[pcoll] = transform.unique_name
+    found = []
+    for transform in components.transforms.values():
+        urn = transform.spec.urn
+        if urn == common_urns.primitives.GROUP_BY_KEY.urn:
+            found.append(StatefulStep(_KIND_GROUP, transform.unique_name,
+                                      flink_uid=transform.unique_name))
+        elif urn == common_urns.primitives.PAR_DO.urn:
+            payload = beam_runner_api_pb2.ParDoPayload.FromString(transform.spec.payload)
+            main_inputs = [pc for tag, pc in transform.inputs.items()
+                           if tag not in payload.side_inputs]
+            input_pcoll = main_inputs[0] if main_inputs else ""
+            if payload.state_specs or payload.timer_family_specs:
+                name = components.pcollections[input_pcoll].unique_name if input_pcoll else ""
+                found.append(StatefulStep(_KIND_STATE, transform.unique_name,
+                                          producers.get(input_pcoll, ""),
+                                          f"{name}/{environment_urn}"))
+            elif payload.restriction_coder_id:
+                found.append(StatefulStep(_KIND_SPLITTABLE, transform.unique_name,
+                                          producers.get(input_pcoll, "")))
+    return sorted(found, key=lambda s: (s.kind, s.step))
+
+
+_HEADER = "# kind\tstep (full Beam label)\tinput step\tFlink operator uid"
+
+
+def render_stateful_steps(steps: Iterable[StatefulStep]) -> str:
+    """Tab-separated manifest lines (the format of deploy/flink/stateful-steps.txt)."""
+    lines = [_HEADER]
+    for step in steps:
+        lines.append("\t".join([step.kind, step.step, step.input_step or "-",
+                                step.flink_uid or "-"]))
+    return "\n".join(lines) + "\n"
+
+
+def parse_stateful_steps(text: str) -> list[StatefulStep]:
+    """Read manifest lines back (comments and blank lines skipped)."""
+    steps = []
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        kind, step, input_step, uid = (line.split("\t") + ["-", "-"])[:4]
+        steps.append(StatefulStep(kind, step, "" if input_step == "-" else input_step,
+                                  "" if uid == "-" else uid))
+    return steps
+
+
+def build_for_inspection(argv: list[str]) -> beam.Pipeline:
+    """Build (never run) the pipeline ``wire-ingest run argv`` would run."""
+    from pipelines.ingest import IngestOptions, build_pipeline, is_streaming_source, validate
+
+    options = PipelineOptions(normalize_beam_flags(argv))
+    ingest = options.view_as(IngestOptions)
+    validate(ingest)
+    validate_deploy_options(options)
+    if is_streaming_source(ingest):
+        options.view_as(StandardOptions).streaming = True
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, ingest)
+    return pipeline
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """``python -m pipelines.flink stateful-steps RUN-OPTIONS...``: print the manifest."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "stateful-steps":
+        print("usage: python -m pipelines.flink stateful-steps --kafka-bootstrap H:P "
+              "--kafka-topic T --output DIR [run options]", file=sys.stderr)
+        return 2
+    pipeline = build_for_inspection(argv[1:])
+    sys.stdout.write(render_stateful_steps(stateful_steps(pipeline)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
