@@ -17,6 +17,7 @@ from typing import Callable, Optional, Union
 
 from transforms.formats import (
     anpa1312,
+    ap_media_api_json,
     iptc7901,
     newsml_1x,
     newsml_g2,
@@ -42,6 +43,7 @@ PARSERS: dict[str, Callable[[bytes], list[ParseResult]]] = {
     newsml_1x.FORMAT: newsml_1x.parse,
     iptc7901.FORMAT: iptc7901.parse,
     anpa1312.FORMAT: anpa1312.parse,
+    ap_media_api_json.FORMAT: ap_media_api_json.parse,
 }
 
 
