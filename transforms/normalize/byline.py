@@ -124,16 +124,20 @@ def _parse(text: str, registry: AgencyRegistry) -> BylineResult:
 
 def _parse_sources(text: str, registry: AgencyRegistry) -> BylineResult:
     contributors, agencies = [], []
+    generic = False
     for part in _NAME_SPLIT.split(text.strip(" .")):
         part = part.strip(" .")
-        if not part or registry.is_generic(part):
+        if not part:
+            continue
+        if registry.is_generic(part):
+            generic = True
             continue
         canonical = registry.canonical_agency(part)
         if canonical:
             agencies.append(canonical)
         else:
             contributors.append(Contributor(organization=part))
-    return BylineResult(tuple(contributors), _unique(agencies), bool(contributors or agencies))
+    return BylineResult(tuple(contributors), _unique(agencies), bool(contributors or agencies or generic))
 
 
 def _parse_roles(segments: list[str], registry: AgencyRegistry) -> BylineResult:
