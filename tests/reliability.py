@@ -1,0 +1,177 @@
+"""Helpers shared by the reliability tests: time and memory bounds, samples, mutations.
+
+``time_limit`` bounds one call in wall-clock time with ``SIGALRM`` (the
+``re`` engine and Python code check signals, so a runaway regex or loop is
+interrupted with ``CallTimedOut`` instead of hanging the suite).
+``peak_memory`` measures the Python heap a call allocates (tracemalloc).
+``SAMPLES`` are real-looking inputs: the seed, the formats engineer's
+fixtures and our own; ``mutate`` derives bad inputs from them.
+"""
+
+from __future__ import annotations
+
+import signal
+import tracemalloc
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from hypothesis import strategies as st
+
+from transforms.model import DeadLetterReason
+
+REPO = Path(__file__).resolve().parents[1]
+SEED = REPO / "seeds" / "000_47ad94e21230f2f9.txt"
+DATA = REPO / "tests" / "data"
+
+#: Every reason a dead letter may carry (the documented vocabulary).
+REASONS = frozenset(
+    value for name, value in vars(DeadLetterReason).items() if name.isupper() and isinstance(value, str)
+)
+
+
+class CallTimedOut(Exception):
+    """A call took longer than its bound: a hang, for these tests."""
+
+
+@contextmanager
+def time_limit(seconds: float) -> Iterator[None]:
+    """Raise ``CallTimedOut`` inside the block after ``seconds`` of wall time."""
+
+    def expire(signum, frame):
+        raise CallTimedOut(f"call did not finish in {seconds}s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def peak_memory(call: Callable[[], object]) -> tuple[object, int, BaseException | None]:
+    """Run ``call``; return (result, peak bytes allocated during it, exception raised)."""
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        try:
+            result, error = call(), None
+        except BaseException as raised:  # reported to the caller, who decides
+            result, error = None, raised
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return result, peak, error
+
+
+def sample_files() -> list[Path]:
+    """Real-looking story files: the seed and every fixture under tests/data/formats and reliability."""
+    files = [SEED]
+    for folder in ("formats", "reliability"):
+        root = DATA / folder
+        if root.is_dir():
+            files += sorted(p for p in root.rglob("*") if p.is_file() and p.stat().st_size < 2_000_000)
+    return files
+
+
+def _load_samples() -> list[tuple[str, bytes]]:
+    samples = []
+    for path in sample_files():
+        data = path.read_bytes()
+        if path.suffix == ".sgm" and data.count(b"<REUTERS") > 3:
+            # Keep a few elements of an archive: mutations of a whole archive are slow to shrink.
+            from transforms.formats.reuters_sgml import split_archive
+
+            data = b"\n".join(split_archive(data)[:3])
+        samples.append((path.name, data))
+    return samples
+
+
+SAMPLES: list[tuple[str, bytes]] = _load_samples()
+
+
+# ---- mutations of real-looking samples -------------------------------------------------
+
+
+@st.composite
+def mutated_samples(draw) -> tuple[str, bytes]:
+    """A sample after a few random edits: truncation, flipped bytes, deleted or
+    duplicated ranges, inserted garbage, a huge field."""
+    name, data = draw(st.sampled_from(SAMPLES))
+    for _ in range(draw(st.integers(1, 4))):
+        data = draw(_mutation(data))
+    return name, data
+
+
+def _mutation(data: bytes):
+    size = max(len(data), 1)
+    position = st.integers(0, size)
+    return st.one_of(
+        position.map(lambda n: data[:n]),  # truncated
+        st.tuples(position, st.integers(0, 255)).map(  # a byte replaced
+            lambda t: data[: t[0]] + bytes([t[1]]) + data[t[0] + 1:]),
+        st.tuples(position, st.integers(0, 7)).map(  # a bit flipped
+            lambda t: data[: t[0]] + bytes([data[t[0]] ^ (1 << t[1])]) + data[t[0] + 1:]
+            if t[0] < len(data) else data),
+        st.tuples(position, position).map(  # a range deleted (a field, a closing tag...)
+            lambda t: data[: min(t)] + data[max(t):]),
+        st.tuples(position, position).map(  # a range repeated
+            lambda t: data[: max(t)] + data[min(t): max(t)] + data[max(t):]),
+        st.tuples(position, st.binary(min_size=1, max_size=64)).map(  # garbage inserted
+            lambda t: data[: t[0]] + t[1] + data[t[0]:]),
+        st.tuples(position, st.sampled_from([b"<", b">", b"&", b"\"", b"{", b"}", b"[", b"]", b"\x00",
+                                             b"&amp;", b"&#0;", b"&#xD800;", b"]]>", b"<!--", b"\\u",
+                                             b"\r", b"\n\n", b"\xef\xbb\xbf", b"\xff\xfe"])).map(
+            lambda t: data[: t[0]] + t[1] + data[t[0]:]),
+        st.tuples(position, st.integers(10_000, 200_000), st.sampled_from([b"x", b"word ", b"\n", b" "])).map(
+            lambda t: data[: t[0]] + t[2] * (t[1] // len(t[2])) + data[t[0]:]),  # a huge field
+    )
+
+
+# ---- adversarial documents ---------------------------------------------------------------
+
+
+def deeply_nested_xml(depth: int, root: str = "nitf") -> bytes:
+    return (f"<{root}><body><body.content>" + "<p>" * depth + "deep" + "</p>" * depth
+            + f"</body.content></body></{root}>").encode()
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE nitf [
+ <!ENTITY lol "lol">
+ <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+ <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+ <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+ <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+ <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+ <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+ <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+ <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+ <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<nitf><head><title>&lol9;</title></head><body><body.head><hedline><hl1>&lol9;</hl1></hedline></body.head>
+<body.content><p>&lol9;</p></body.content></body></nitf>
+"""
+
+QUADRATIC_BLOWUP = (b'<?xml version="1.0"?>\n<!DOCTYPE nitf [<!ENTITY a "' + b"A" * 50_000 + b'">]>\n'
+                    b"<nitf><body><body.head><hedline><hl1>x</hl1></hedline></body.head><body.content><p>"
+                    + b"&a;" * 50_000 + b"</p></body.content></body></nitf>")
+
+EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE nitf [ <!ENTITY secret SYSTEM "file:///etc/passwd"> ]>
+<nitf><body><body.head><hedline><hl1>Leak</hl1></hedline></body.head>
+<body.content><p>&secret;</p></body.content></body></nitf>
+"""
+
+EXTERNAL_DTD = b"""<?xml version="1.0"?>
+<!DOCTYPE nitf SYSTEM "http://127.0.0.1:9/nitf.dtd">
+<nitf><body><body.head><hedline><hl1>Fetch</hl1></hedline></body.head>
+<body.content><p>Body text that should not need a DTD.</p></body.content></body></nitf>
+"""
+
+PARAMETER_ENTITY = b"""<?xml version="1.0"?>
+<!DOCTYPE nitf [ <!ENTITY % remote SYSTEM "http://127.0.0.1:9/evil.dtd"> %remote; ]>
+<nitf><body><body.head><hedline><hl1>Param</hl1></hedline></body.head>
+<body.content><p>&exfil;</p></body.content></body></nitf>
+"""
