@@ -67,11 +67,14 @@ AGENCY = "Reuters"
 LANGUAGE = "en"
 BRIEF_PLACEHOLDER = "Blah blah blah."
 
-_ELEMENT_BYTES = re.compile(rb"<REUTERS\b[^>]*>.*?</REUTERS>", re.S)
-_ELEMENT = re.compile(r"<REUTERS\b([^>]*)>(.*?)</REUTERS>", re.S)
+# Attribute lists are bounded and searches stop at the last closing tag, so
+# that input with many unclosed or unterminated tags is scanned in linear,
+# not quadratic, time (a few MB of '<REUTERS ' would otherwise never finish).
+_ELEMENT_BYTES = re.compile(rb"<REUTERS\b[^>]{0,1000}>.*?</REUTERS>", re.S)
+_ELEMENT = re.compile(r"<REUTERS\b([^>]{0,1000})>(.*?)</REUTERS>", re.S)
 _OPEN_BYTES = re.compile(rb"<REUTERS\b")
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
-_TEXT = re.compile(r"<TEXT\b([^>]*)>(.*?)</TEXT>", re.S)
+_TEXT = re.compile(r"<TEXT\b([^>]{0,1000})>(.*?)</TEXT>", re.S)
 _FIELDS = {
     name: re.compile(rf"<{name}>(.*?)</{name}>", re.S)
     for name in ("DATE", "UNKNOWN", "TITLE", "DATELINE", "BODY", "AUTHOR")
@@ -101,7 +104,7 @@ ParseResult = Union[ParsedItem, ItemFailure]
 
 def split_archive(data: bytes) -> list[bytes]:
     """The raw bytes of every complete ``<REUTERS ...>...</REUTERS>`` element, in order."""
-    return [match.group(0) for match in _ELEMENT_BYTES.finditer(data)]
+    return [match.group(0) for match in _ELEMENT_BYTES.finditer(data, 0, _closed_end(data, b"</REUTERS>"))]
 
 
 def parse(data: bytes) -> list[ParseResult]:
@@ -113,7 +116,7 @@ def parse(data: bytes) -> list[ParseResult]:
     text = data.decode("latin-1")
     results: list[ParseResult] = []
     end = 0
-    for index, match in enumerate(_ELEMENT.finditer(text)):
+    for index, match in enumerate(_ELEMENT.finditer(text, 0, _closed_end(text, "</REUTERS>"))):
         end = match.end()
         try:
             item = _parse_match(match.group(1), match.group(2))
@@ -161,7 +164,7 @@ def _parse_match(attributes: str, content: str) -> ParsedItem:
     attrs = dict(_ATTR.findall(attributes))
     item_id = attrs.get("NEWID") or attrs.get("OLDID")
     where = f"{FORMAT}: NEWID {item_id}" if item_id else FORMAT
-    text_match = _TEXT.search(content)
+    text_match = _TEXT.search(content, 0, _closed_end(content, "</TEXT>"))
     if text_match is None:
         raise ParseError(DeadLetterReason.MISSING_BODY, f"{where}: no <TEXT> element", FORMAT)
     text_type = dict(_ATTR.findall(text_match.group(1))).get("TYPE", "NORM").upper()
@@ -209,8 +212,15 @@ def _parse_match(attributes: str, content: str) -> ParsedItem:
 
 
 def _field(content: str, name: str) -> Optional[str]:
-    match = _FIELDS[name].search(content)
+    match = _FIELDS[name].search(content, 0, _closed_end(content, f"</{name}>"))
     return match.group(1) if match else None
+
+
+def _closed_end(text, close):
+    """End of the last ``close`` tag in ``text`` (0 if none): where a lazy
+    ``open.*?close`` search can stop, since no match can end after it."""
+    position = text.rfind(close)
+    return position + len(close) if position >= 0 else 0
 
 
 def _decode(text: str) -> str:
