@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Callable, Optional, Union
 
 from transforms.formats import (
+    aap_text,
     anpa1312,
     ap_media_api_json,
     iptc7901,
@@ -44,6 +45,7 @@ PARSERS: dict[str, Callable[[bytes], list[ParseResult]]] = {
     iptc7901.FORMAT: iptc7901.parse,
     anpa1312.FORMAT: anpa1312.parse,
     ap_media_api_json.FORMAT: ap_media_api_json.parse,
+    aap_text.FORMAT: aap_text.parse,
 }
 
 

@@ -1,0 +1,201 @@
+"""AAP teleprinter text (``ZCZC`` ... ``NNNN``) and AAP's other text feeds.
+
+Input, one of:
+  - ``ZCZC`` messages: a header of coded lines (``^`` headline, ``:``
+    keyword, ``#`` Pagemasters keyword, ``=`` / ``@`` take key, ``$``
+    category, ``*`` format (``*T`` tabular), ``&`` service level, ``+``
+    IPTC subject, ``%`` selectors, and routing lines such as
+    ``YY RFG TDR``), then the text, then ``NNNN`` (optional). Lines may end
+    in CR, LF or both. Several messages in one input give one result each.
+  - AsiaNet media releases (``Source: X`` / ``MEDIA RELEASE PR67254`` /
+    headline lines / text).
+  - Bureau of Meteorology products (``IDN38100`` / issuer lines / a blank
+    line / the warning title / text).
+  - Anything else named ``aap_text`` by a hint: the first line is the
+    headline, the rest the text.
+
+Mapping: headline (``^`` line, else the Pagemasters keyword, else the last
+``:`` line, else the first text line); slugline (the first ``:`` or ``#``
+keyword); version (a take key that marks an update or a lead: ``2nd
+Lead``, ``UPDATE``, ``CORRECTION``); body paragraphs (blank-line separated
+blocks with wrapped lines joined; tabular copy and long single-line
+paragraphs keep one paragraph per line); credit line from a trailing
+``SOURCE:`` line (or AsiaNet's ``Source:``); agency ``AAP`` when the
+message says so (``ZCZC AAP`` or an ``AAP -`` dateline), the Bureau for its
+products; item id from the AsiaNet release number or the BoM product id.
+The dateline stays at the start of the text for the normalizer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Optional, Union
+
+from transforms.formats._common import clean, strip_controls
+from transforms.formats.encoding import decode_text
+from transforms.model import DeadLetterReason, ItemFailure, ParsedItem, ParseError
+
+__all__ = ["FORMAT", "parse"]
+
+FORMAT = "aap_text"
+_MESSAGE = re.compile(r"ZCZC(.*?)(?:\nNNNN\b|\Z)", re.S)
+_HEADER_CODES = set("$:=^*&+%#@")
+_ROUTING = re.compile(r"^[A-Z]{2}\s+\S")
+_UPDATE_TAKE = re.compile(r"(\d+(?:st|nd|rd|th)\s*(?:lead|ld|take|add|writethru)|update|correct|refile|repeat)", re.I)
+_SOURCE_LINE = re.compile(r"^SOURCE:\s*\S", re.I)
+_RELEASE = re.compile(r"^\s*Source:\s*(.+)\n\s*MEDIA RELEASE\s+(PR\d+)\s*\n", re.I)
+_BOM = re.compile(r"^\s*(ID[A-Z]\d{5})\s*\n")
+_AAP_DATELINE = re.compile(r"^[A-Z][A-Za-z .'\-]+,\s+\w+\s+\d{1,2}\s+AAP\s+-")
+_TABLE_LINE = re.compile(r"\S\s{3,}\S|\|")
+
+ParseResult = Union[ParsedItem, ItemFailure]
+
+
+def parse(data: bytes) -> list[ParseResult]:
+    """Parse AAP text: one result per ``ZCZC`` message, else one story."""
+    text, _ = decode_text(data)
+    # Field separators (RS, US ...) between racing fields become spaces.
+    text = strip_controls(re.sub(r"[\x1c-\x1f]", " ", text.replace("\r\n", "\n").replace("\r", "\n")))
+    if not text.strip():
+        raise ParseError(DeadLetterReason.EMPTY, f"{FORMAT}: no text", FORMAT)
+    if re.match(r"^\s*ZCZC", text):
+        messages = [m.group(1) for m in _MESSAGE.finditer(text) if m.group(1).strip()]
+        if len(messages) == 1:
+            return [_zczc(messages[0])]
+        results: list[ParseResult] = []
+        for index, message in enumerate(messages):
+            try:
+                results.append(dataclasses.replace(_zczc(message), item_index=index))
+            except ParseError as error:
+                results.append(ItemFailure(reason=error.reason, error=str(error),
+                                           raw=("ZCZC" + message).encode("utf-8"), item_index=index,
+                                           format=FORMAT))
+        return results
+    release = _RELEASE.match(text)
+    if release:
+        return [_media_release(text, release)]
+    bom = _BOM.match(text)
+    if bom:
+        return [_bureau(text, bom)]
+    lines = text.strip().split("\n")
+    return [_story(headline=clean(lines[0]), body_lines=lines[1:])]
+
+
+def _zczc(message: str) -> ParsedItem:
+    lines = message.split("\n")
+    first = lines[0].strip()  # the rest of the ZCZC line: 'AAP', 'FMG000'
+    headline = keyword = pagemasters = take = None
+    colon_values: list[str] = []
+    tabular = False
+    position = 1
+    while position < len(lines):
+        line = lines[position]
+        stripped = line.strip()
+        code = line[:1]
+        if not stripped and position == 1:
+            position += 1
+            continue
+        if code in _HEADER_CODES and line[:1] != " ":
+            value = clean(line[1:])
+            if code == "^" and value:
+                headline = value
+            elif code == ":":
+                if value:
+                    colon_values.append(value)
+            elif code == "#" and value:
+                pagemasters = value
+            elif code in "=@" and value:
+                take = value
+            elif code == "*" and value[:1] == "T":
+                tabular = True
+            position += 1
+            continue
+        if _ROUTING.match(line) and len(stripped) < 40 and position <= 2:
+            position += 1
+            continue
+        break
+    body_lines = lines[position:]
+    if colon_values:
+        keyword = colon_values[0]
+    if not headline:
+        headline = pagemasters or (colon_values[-1] if len(colon_values) > 1 else None)
+    agency = "AAP" if "AAP" in first.split() else None
+    item = _story(headline=headline, body_lines=body_lines, tabular=tabular)
+    if agency is None and item.body_paragraphs and _AAP_DATELINE.match(item.body_paragraphs[0]):
+        agency = "AAP"
+    version = take if take and _UPDATE_TAKE.search(take) else None
+    return dataclasses.replace(item, slugline=keyword or pagemasters, version=version, agency=agency)
+
+
+def _media_release(text: str, release: re.Match) -> ParsedItem:
+    rest = text[release.end():].split("\n")
+    headline_lines = []
+    position = 0
+    while position < len(rest) and not rest[position].strip():
+        position += 1
+    while position < len(rest) and rest[position].strip():
+        headline_lines.append(rest[position].strip())
+        position += 1
+    item = _story(headline=clean(" ".join(headline_lines)), body_lines=rest[position:])
+    return dataclasses.replace(item, credit_line=f"Source: {clean(release.group(1))}",
+                               item_id=release.group(2))
+
+
+def _bureau(text: str, bom: re.Match) -> ParsedItem:
+    blocks = [b for b in re.split(r"\n\s*\n", text[bom.end():]) if b.strip()]
+    if len(blocks) < 2:
+        raise ParseError(DeadLetterReason.MISSING_BODY, f"{FORMAT}: {bom.group(1)}: no text", FORMAT)
+    issuer = next((clean(line) for line in blocks[0].split("\n") if "Bureau of Meteorology" in line), "")
+    issuer = "Australian Government Bureau of Meteorology" if "BNOC" in issuer or "Issued by" in issuer else issuer
+    item = _story(headline=clean(blocks[1]), body_lines="\n\n".join(blocks[2:]).split("\n"))
+    return dataclasses.replace(item, agency=issuer or None, item_id=bom.group(1))
+
+
+def _story(headline: Optional[str], body_lines: list[str], tabular: bool = False) -> ParsedItem:
+    credit_line = None
+    kept: list[str] = []
+    for line in body_lines:
+        stripped = line.strip()
+        if stripped == "NNNN":
+            break
+        if _SOURCE_LINE.match(stripped):
+            credit_line = clean(stripped)
+            continue
+        kept.append(line.rstrip())
+    paragraphs = _paragraphs(kept, tabular)
+    if not headline and paragraphs:
+        headline = paragraphs[0]
+        paragraphs = paragraphs[1:] or paragraphs
+    if not headline:
+        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{FORMAT}: no headline", FORMAT)
+    if not paragraphs:
+        raise ParseError(DeadLetterReason.MISSING_BODY, f"{FORMAT}: no text", FORMAT)
+    return ParsedItem(format=FORMAT, headline=headline, body_paragraphs=paragraphs, credit_line=credit_line)
+
+
+def _paragraphs(lines: list[str], tabular: bool) -> tuple[str, ...]:
+    blocks: list[list[str]] = [[]]
+    for line in lines:
+        if not line.strip():
+            if blocks[-1]:
+                blocks.append([])
+        else:
+            blocks[-1].append(line)
+    out: list[str] = []
+    for block in blocks:
+        if not block:
+            continue
+        one_per_line = (
+            tabular
+            or any(_TABLE_LINE.search(line.strip()) for line in block)
+            or sum(len(line) for line in block) / len(block) > 100
+            or any(line.startswith(("   ", "\t")) for line in block[1:])
+        )
+        if one_per_line:
+            out.extend(clean(line) for line in block if clean(line))
+        else:
+            joined = clean(" ".join(block))
+            if joined:
+                out.append(joined)
+    return tuple(out)
