@@ -221,6 +221,11 @@ def test_dateline_is_split_from_the_paragraph(paragraph, dateline, rest):
         "NATO allies met in Brussels - and agreed nothing.",
         "UPDATE 1 - Oil prices rose.",
         "The company said: profits fell.",
+        "YEAR - period ended October 31, 1986",
+        "NASDAQ HALT - ACME BEVERAGE CORP, NEWS PENDING",
+        "Acme Inc (ACM) - Offering of two mln shares",
+        "Norf./Phil. -- -- 3.06 2.98 --",
+        "U.S. COLD STORAGE STOCKS - MARCH 1 FROZEN PORK",
         "",
     ],
 )

@@ -55,6 +55,8 @@ _FIELD_END = re.compile(r"\s+-{1,2}(?:\s|$)|\s*[—–]|-{2}|\s*-$")
 _MONTH_AHEAD = re.compile(rf"\s*{_MONTH}\s*\d", re.IGNORECASE)
 _FIELD_AGENCY = re.compile(r"\s*\(([^()]{1,40})\)")
 _FIELD_DATE = re.compile(rf"^(?:{_DATE}|{_MONTH}\s*\d{{1,2}}\w?|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})$", re.IGNORECASE)
+# A sentence starts: a capital followed by a lower-case letter, a quote, or a digit run with a word.
+_SENTENCE = re.compile(r"\s*(?:[\"“‘'«]|[A-ZÀ-ÖØ-Þ][a-zà-ÿ’']|[A-Z]\s|\d+\s+[a-z])")
 _JUNK = re.compile(r"^(?:[\s*>•·#]+|[a-z]\s{2,})+")
 _REGION = re.compile(rf"^[{_UPPER}][\w.'’ -]{{0,30}}$")
 _NOT_PLACES = frozenset(
@@ -144,18 +146,28 @@ def _parse(text: str, registry: AgencyRegistry) -> tuple[Optional[Dateline], str
     match = _CAPS.match(body)
     if match and _caps_ok(match):
         place, date = _split_segments(place_case(match.group("place").strip()), match.group("segs"))
-        if place is not None:
+        rest = body[match.end():]
+        if place is not None and (match.group("agency") or date or _bare_ok(match.group("place"), rest)):
             agency = _agency(match.group("agency"), registry)
-            return Dateline(place=place, date=date, agency=agency), body[match.end():]
+            return Dateline(place=place, date=date, agency=agency), rest
     match = _TITLE.match(body)
-    if match:
-        agency = _agency(match.group("agency"), registry)
+    if match and _SENTENCE.match(body, match.end()):
+        agency = registry.canonical_agency(match.group("agency")) if match.group("agency") else None
         date = match.group("date")
         place = match.group("place")
         dash = match.group("dash").strip()
         if (agency or date or "/" in place) and (dash != ":" or agency):
             return Dateline(place=place, date=date, agency=agency), body[match.end():]
     return None, text
+
+
+def _bare_ok(place: str, rest: str) -> bool:
+    """'DUBLIN — She said': with no date and no agency, only a short place before a sentence.
+
+    Keeps all-caps headlines and table rows ('NASDAQ HALT - ALLEGHENY ...',
+    'YEAR - period ended ...') from being read as datelines.
+    """
+    return len(place.split()) <= 3 and bool(_SENTENCE.match(rest))
 
 
 def _caps_ok(match: re.Match) -> bool:
