@@ -301,7 +301,8 @@ def split_dateline(
 ) -> tuple[Optional[str], tuple[str, ...]]:
     """Reconcile a dateline the format carries apart with the body's start.
 
-    Returns ``(dateline, paragraphs)``: when the first paragraph repeats the
+    Returns ``(dateline, paragraphs)``, the dateline without its trailing
+    separator (``STOCKHOLM, Aug 29, 2014 (AFP)``): when the first paragraph repeats the
     dateline and then its separator (``London (dpa) - ...``) the repeat is
     removed from the body; when the body starts with a *fuller* dateline
     (``NEW YORK (AP) -- ...`` for a declared ``NEW YORK``) the declared one
@@ -309,11 +310,11 @@ def split_dateline(
     and the record never holds the dateline twice.
     """
     if not dateline or not paragraphs:
-        return dateline, paragraphs
+        return (_TRAILING_SEPARATOR.sub("", dateline).strip() or None) if dateline else None, paragraphs
     bare = _TRAILING_SEPARATOR.sub("", dateline).strip()
     first = paragraphs[0]
     if not bare or not first.lower().startswith(bare.lower()):
-        return dateline, paragraphs
+        return bare or None, paragraphs
     rest = first[len(bare):]
     separator = _SEPARATOR.match(rest)
     if separator:
