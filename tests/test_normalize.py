@@ -163,6 +163,9 @@ def test_natural_case(raw, natural):
         ),
         ("Source: Al Jazeera and news agencies", [], ("Al Jazeera",)),
         ("Source: Reuters, AFP", [], ("Reuters", "Agence France-Presse")),
+        ("By MATTHEW LEE AP Diplomatic Writer", [("Matthew Lee", None, "Associated Press", None)], ("Associated Press",)),
+        ("Compiled by Al Jazeera Staff", [], ("Al Jazeera",)),
+        ("Von Anna Müller, dpa", [("Anna Müller", None, "dpa", None)], ("dpa",)),
     ],
 )
 def test_byline_house_styles(text, expected_people, agencies):
@@ -273,6 +276,24 @@ def test_caption_credit_styles(caption, text, photographers, agencies, distribut
     assert parsed.is_file_photo is is_file
     assert parsed.is_handout is is_handout
     assert parsed.credit_raw and parsed.credit_raw in caption
+
+
+@pytest.mark.parametrize(
+    "credit, photographers, agencies, distributor, is_handout",
+    [
+        ("Courtesy of NASA", (), ("NASA",), None, True),
+        ("Pool via REUTERS", (), (), "Reuters", False),
+        ("Ukrainian Presidential Press Service/Handout via REUTERS", (), ("Ukrainian Presidential Press Service",), "Reuters", True),
+        ("EPA-EFE/YURI KOCHETKOV", ("Yuri Kochetkov",), ("EPA-EFE",), None, False),
+        ("Xinhua/Zhang Cheng via Getty Images", ("Zhang Cheng",), ("Xinhua",), "Getty Images", False),
+    ],
+)
+def test_credit_given_apart(credit, photographers, agencies, distributor, is_handout):
+    parsed = parse_caption("", credit=credit)
+    assert (parsed.photographers, parsed.agencies, parsed.distributor, parsed.is_handout) == (
+        photographers, agencies, distributor, is_handout
+    )
+    assert parsed.credit_raw == credit
 
 
 def test_caption_with_credit_given_apart():

@@ -156,6 +156,7 @@ def _parse_roles(segments: list[str], registry: AgencyRegistry) -> BylineResult:
         names, org = _split_names(match.group("names"), registry)
         if org:
             agencies.append(org)
+            understood = True
         for name, location in names:
             contributors.append(Contributor(name=name, role=role, organization=org, location=location))
             understood = True
@@ -238,6 +239,12 @@ def _peel_trailing_agency(piece: str, registry: AgencyRegistry) -> tuple[str, Op
         found = registry.canonical_agency(words[-1])
         if found and words[-1][:1].isupper() and len(words[-1]) > 3:
             return " ".join(words[:-1]), found
+        if words[-1].casefold() in _TITLE_HEADS:
+            # 'MATTHEW LEE AP Diplomatic Writer': the agency's title glued to the name.
+            for cut in range(2, len(words) - 1):
+                found = _organization(" ".join(words[cut:]), registry)
+                if found:
+                    return " ".join(words[:cut]), found
     return piece, None
 
 

@@ -47,6 +47,7 @@ _HANDOUT = re.compile(
     re.IGNORECASE,
 )
 _COURTESY = re.compile(r"\.?\s+(?:courtesy(?:\s+of)?|mit freundlicher genehmigung)\b.*$", re.IGNORECASE)
+_COURTESY_OF = re.compile(r"^courtesy\s+(?:of\s+)?(?:the\s+)?(.+)$", re.IGNORECASE)
 _HANDLE = re.compile(r"^[a-z0-9_]{3,30}$")
 _POOL = re.compile(r"^(?:pool|pool photo|pool via .*)$", re.IGNORECASE)
 _VIA = re.compile(r"\s*/?\s*\bvia\s+", re.IGNORECASE)
@@ -184,7 +185,11 @@ def _parse_credit(credit: str, registry: AgencyRegistry):
         if is_anonymous(segment):
             is_handout |= segment.casefold() in ("handout", "ho")
             continue
-        if _HANDOUT.match(segment):
+        courtesy = _COURTESY_OF.match(segment)
+        if courtesy:
+            is_handout = True
+            segment = courtesy.group(1)  # 'Courtesy of NASA': NASA still supplied it
+        elif _HANDOUT.match(segment):
             is_handout = True
             continue
         if _POOL.match(segment):
