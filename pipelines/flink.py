@@ -58,6 +58,8 @@ __all__ = [
     "stateful_steps",
     "render_stateful_steps",
     "parse_stateful_steps",
+    "stateful_steps_configmap",
+    "build_for_inspection",
     "EXTERNAL_ENVIRONMENT_URN",
 ]
 
@@ -412,25 +414,37 @@ def stateful_steps(pipeline: beam.Pipeline,
     return sorted(found, key=lambda s: (s.kind, s.step))
 
 
-_HEADER = "# kind\tstep (full Beam label)\tinput step\tFlink operator uid"
+_COLUMNS = ("# kind", "step (full Beam label)", "input step", "Flink operator uid")
 
 
 def render_stateful_steps(steps: Iterable[StatefulStep]) -> str:
-    """Tab-separated manifest lines (the format of deploy/flink/stateful-steps.txt)."""
-    lines = [_HEADER]
-    for step in steps:
-        lines.append("\t".join([step.kind, step.step, step.input_step or "-",
-                                step.flink_uid or "-"]))
-    return "\n".join(lines) + "\n"
+    """Manifest lines (the format of deploy/flink/stateful-steps.txt).
+
+    Columns are separated by at least two spaces and aligned; a missing
+    value is ``-``. Beam labels never hold two spaces in a row here.
+    """
+    rows = [[step.kind, step.step, step.input_step or "-", step.flink_uid or "-"]
+            for step in steps]
+    widths = [max(len(row[i]) for row in rows + [list(_COLUMNS)]) for i in range(3)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)) + "  " + cells[3]
+
+    return "\n".join(line(cells).rstrip() for cells in [list(_COLUMNS)] + rows) + "\n"
 
 
 def parse_stateful_steps(text: str) -> list[StatefulStep]:
     """Read manifest lines back (comments and blank lines skipped)."""
+    import re
+
     steps = []
     for line in text.splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        kind, step, input_step, uid = (line.split("\t") + ["-", "-"])[:4]
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) != 4:
+            raise ValueError(f"stateful-steps manifest: expected 4 columns, got {line!r}")
+        kind, step, input_step, uid = cells
         steps.append(StatefulStep(kind, step, "" if input_step == "-" else input_step,
                                   "" if uid == "-" else uid))
     return steps
@@ -451,16 +465,43 @@ def build_for_inspection(argv: list[str]) -> beam.Pipeline:
     return pipeline
 
 
+def stateful_steps_configmap(manifest: str) -> str:
+    """The Kubernetes ConfigMap that carries the manifest text unchanged."""
+    body = "\n".join(f"    {line}" if line else "" for line in manifest.splitlines())
+    return (
+        "# The steps Flink restores wire-ingest's state by: never rename them (see\n"
+        "# docs/deploy-flink.md). Generated from deploy/flink/stateful-steps.txt by\n"
+        "#   python -m pipelines.flink configmap deploy/flink/stateful-steps.txt\n"
+        "apiVersion: v1\n"
+        "kind: ConfigMap\n"
+        "metadata:\n"
+        "  name: wire-ingest-stateful-steps\n"
+        "  namespace: wire-ingest\n"
+        "  labels:\n"
+        "    app.kubernetes.io/name: wire-ingest\n"
+        "data:\n"
+        "  stateful-steps.txt: |\n"
+        f"{body}\n"
+    )
+
+
+_USAGE = """usage:
+  python -m pipelines.flink stateful-steps RUN-OPTIONS...   print the stateful steps of the
+      pipeline `wire-ingest run RUN-OPTIONS` builds (built, never run)
+  python -m pipelines.flink configmap MANIFEST              print the ConfigMap for a manifest"""
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    """``python -m pipelines.flink stateful-steps RUN-OPTIONS...``: print the manifest."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] != "stateful-steps":
-        print("usage: python -m pipelines.flink stateful-steps --kafka-bootstrap H:P "
-              "--kafka-topic T --output DIR [run options]", file=sys.stderr)
-        return 2
-    pipeline = build_for_inspection(argv[1:])
-    sys.stdout.write(render_stateful_steps(stateful_steps(pipeline)))
-    return 0
+    if argv and argv[0] == "stateful-steps":
+        sys.stdout.write(render_stateful_steps(stateful_steps(build_for_inspection(argv[1:]))))
+        return 0
+    if len(argv) == 2 and argv[0] == "configmap":
+        with open(argv[1], encoding="utf-8") as handle:
+            sys.stdout.write(stateful_steps_configmap(handle.read()))
+        return 0
+    print(_USAGE, file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
