@@ -21,6 +21,7 @@ from transforms.normalize import (
     load_registry,
     natural_case,
     normalize_item,
+    parse_attribution,
     parse_byline,
     parse_caption,
     parse_dateline,
@@ -197,6 +198,23 @@ def test_byline_not_understood_gives_empty_fields(text):
     result = parse_byline(text)
     assert result.contributors == () and result.agencies == ()
     assert not result.understood
+
+
+@pytest.mark.parametrize(
+    "paragraph, expected",
+    [
+        ("Al Jazeera’s Bernard Smith, reporting from Moscow, said talks were unlikely.",
+         [Contributor("Bernard Smith", None, "Al Jazeera", "Moscow")]),
+        ("Reporting from Kyiv, Al Jazeera’s Zein Basravi said the city was calm.",
+         [Contributor("Zein Basravi", None, "Al Jazeera", "Kyiv")]),
+        ("Al Jazeera’s senior political correspondent Jane Doe, reporting from Geneva, said so.",
+         [Contributor("Jane Doe", None, "Al Jazeera", "Geneva")]),
+        ("Russia’s Vladimir Putin, speaking from Moscow, said the operation would go on.", []),
+        ("The minister said the talks would resume.", []),
+    ],
+)
+def test_inline_attributions_in_body_text(paragraph, expected):
+    assert parse_attribution(paragraph) == expected
 
 
 # ---------------------------------------------------------------- datelines
@@ -447,7 +465,8 @@ def test_cli_caption_and_dateline_from_stdin_lines():
     out = io.StringIO()
     stdin = io.StringIO("Smoke rises. REUTERS/Gleb Garanich\n\nNo credit at all\n")
     assert normalize_command("caption", stdin, out) == 0
-    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    first, blank, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert blank["text"] == "" and blank["credit_raw"] is None  # one answer per input line
     assert first == {
         "text": "Smoke rises.",
         "photographers": ["Gleb Garanich"],

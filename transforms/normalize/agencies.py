@@ -55,7 +55,6 @@ class AgencyRegistry:
 
     canonical: dict[str, str] = field(default_factory=dict)  # key -> canonical
     kinds: dict[str, str] = field(default_factory=dict)  # canonical -> kind
-    _pattern: Optional[re.Pattern] = field(default=None, repr=False)
 
     def add(self, canonical: str, kind: str = "agency", aliases: Iterable[str] = ()) -> None:
         canonical = canonical.strip()
@@ -63,7 +62,6 @@ class AgencyRegistry:
         for alias in (canonical, *aliases):
             if alias.strip():
                 self.canonical[_key(alias)] = canonical
-        self._pattern = None
 
     def load(self, path: Union[str, os.PathLike]) -> None:
         """Add every line of a registry file; raises ValueError naming a bad line."""
@@ -94,23 +92,6 @@ class AgencyRegistry:
     def is_generic(self, name: Optional[str]) -> bool:
         found = self.lookup(name)
         return found is not None and self.kinds.get(found) == GENERIC
-
-    @property
-    def pattern(self) -> re.Pattern:
-        """A regex alternation of every alias (longest first), built once."""
-        if self._pattern is None:
-            names = set()
-            for canonical in self.kinds:
-                names.add(canonical)
-            names.update(a for a in self._aliases_as_written)
-            alternation = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-            self._pattern = re.compile(rf"(?:{alternation})", re.IGNORECASE)
-        return self._pattern
-
-    @property
-    def _aliases_as_written(self) -> Iterable[str]:
-        # Keys are case-folded; case-insensitive matching makes that enough.
-        return self.canonical.keys()
 
 
 def load_registry(

@@ -30,6 +30,10 @@ from transforms.text import normalize_text
 __all__ = ["BylineResult", "parse_byline", "parse_attribution", "ATTRIBUTION_HINTS"]
 
 
+class _Unreadable(Exception):
+    """A part of a byline no rule can read (initials, codes): the whole byline is unparsed."""
+
+
 @dataclass(frozen=True)
 class BylineResult:
     contributors: tuple[Contributor, ...] = ()
@@ -62,14 +66,21 @@ _INSTITUTION = re.compile(
 _BAD_NAME = re.compile(r"[0-9@/\\#=<>{}\[\]]")
 _POSSESSIVE = re.compile(
     r"(?P<org>(?:[A-Z][\w-]*\s){0,3}[A-Z][\w-]*)['’]s\s+"
-    r"(?:(?:senior|chief|diplomatic|political|white house|[a-z]+)\s+(?:correspondent|editor|reporter)\s+)?"
+    r"(?:(?:[a-z]+\s+){0,3}(?:correspondent|editor|reporter|producer)\s+)?"
     r"(?P<name>[A-ZÀ-Þ][\w'’.-]+(?:\s+(?:[A-ZÀ-Þ][\w'’.-]+|van|von|de|der|al|bin|el|da)){1,3})"
     r",\s+(?:who\s+(?:is|was)\s+)?(?:reporting|speaking|reports|reported)\s+from\s+"
     r"(?P<loc>[A-ZÀ-Þ][\w'’.-]*(?:\s+[A-ZÀ-Þ][\w'’.-]*){0,3}(?:,\s+[A-ZÀ-Þ][\w'’.-]*)?)"
 )
+# 'Reporting from Kyiv, Al Jazeera’s Zein Basravi said ...'
+_FRONTED = re.compile(
+    r"(?:Reporting|Speaking)\s+from\s+(?P<loc>[A-ZÀ-Þ][\w'’.-]*(?:\s+[A-ZÀ-Þ][\w'’.-]*){0,3}),\s+"
+    r"(?P<org>(?:[A-Z][\w-]*\s){0,3}[A-Z][\w-]*)['’]s\s+"
+    r"(?:(?:[a-z]+\s+){0,3}(?:correspondent|editor|reporter|producer)\s+)?"
+    r"(?P<name>[A-ZÀ-Þ][\w'’.-]+(?:\s+(?:[A-ZÀ-Þ][\w'’.-]+|van|von|de|der|al|bin|el|da)){1,3})"
+)
 #: Cheap substrings that must be present before the attribution regex runs.
 ATTRIBUTION_HINTS = ("reporting from", "speaking from", "reports from", "reported from")
-_HINT = re.compile("|".join(ATTRIBUTION_HINTS))
+_HINT = re.compile("|".join(ATTRIBUTION_HINTS), re.IGNORECASE)
 
 
 def parse_byline(text: Optional[str], registry: Optional[AgencyRegistry] = None) -> BylineResult:
@@ -77,7 +88,9 @@ def parse_byline(text: Optional[str], registry: Optional[AgencyRegistry] = None)
     registry = registry or default_registry()
     try:
         return _parse(normalize_text(text or ""), registry)
-    except Exception:  # noqa: BLE001 - the contract is: never raise, count it
+    except _Unreadable:
+        return BylineResult((), (), False)
+    except Exception:  # noqa: BLE001 - a rule's bug must not stop a story: count it instead
         return BylineResult((), (), False)
 
 
@@ -87,7 +100,8 @@ def parse_attribution(paragraph: str, registry: Optional[AgencyRegistry] = None)
         return []
     registry = registry or default_registry()
     found = []
-    for match in _POSSESSIVE.finditer(paragraph):
+    matches = list(_POSSESSIVE.finditer(paragraph)) + list(_FRONTED.finditer(paragraph))
+    for match in sorted(matches, key=lambda m: m.start()):
         words = match.group("org").split()
         # 'Later Al Jazeera’s ...': the organisation is the longest known tail.
         org = next(
@@ -219,7 +233,7 @@ def _split_names(text: str, registry: AgencyRegistry) -> tuple[list[tuple[str, O
         if is_anonymous(piece):
             continue
         if _BAD_NAME.search(piece):
-            raise ValueError(piece)  # turned into 'not understood' by parse_byline
+            raise _Unreadable(piece)
         location = None
         loc = _LOCATION.match(piece)
         if loc:
@@ -282,7 +296,7 @@ def _result(contributors: list[Contributor], registry: AgencyRegistry, extra=())
     return BylineResult(tuple(contributors), _unique(agencies, registry), True)
 
 
-def _unique(names, registry: Optional[AgencyRegistry] = None) -> tuple[str, ...]:
+def _unique(names, registry: Optional[AgencyRegistry] = None) -> tuple[str, ...]:  # noqa: ARG001
     seen: dict[str, None] = {}
     for name in names:
         if name and name not in seen:

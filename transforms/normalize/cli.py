@@ -1,7 +1,8 @@
 """``wire-ingest normalize byline|caption|dateline [TEXT ...]``.
 
-Contract: one JSON object per input (each argument, or each non-empty stdin
-line), written one per line to ``out``, in input order. A byline gives
+Contract: one JSON object per input (each argument, or each stdin line --
+blank lines included, so output line N always answers input line N), written
+one per line to ``out``, in input order. A byline gives
 ``{"contributors": [{"name", "role", "organization", "location"}],
 "agencies": [...]}``; a caption the ``Caption`` fields; a dateline
 ``{"place", "date", "agency"}`` (nulls where absent). Input the rules do not
@@ -46,7 +47,5 @@ def normalize_command(kind: str, texts: Iterable[str], out: TextIO, err: TextIO 
     registry = default_registry()
     for text in texts:
         text = text.rstrip("\r\n")
-        if not text.strip():
-            continue
         out.write(json.dumps(normalize_one(kind, text, registry), ensure_ascii=False) + "\n")
     return 0
