@@ -66,6 +66,9 @@ FORMAT_ALIASES = {
     "aap": "aap_text",
 }
 
+# 'NewsML-G2', 'newsml g2', 'AAP text' ... -> the format name.
+_COMPACT_NAMES = {re.sub(r"[^a-z0-9]", "", name): name for name in KNOWN_FORMATS}
+
 _EXTENSIONS = {
     ".sgm": "reuters_sgml",
     ".sgml": "reuters_sgml",
@@ -199,9 +202,7 @@ def _from_hint(hint: Optional[str]) -> Optional[str]:
     if key in KNOWN_FORMATS:
         return key
     compact = re.sub(r"[^a-z0-9]", "", key)
-    if compact in FORMAT_ALIASES:
-        return FORMAT_ALIASES[compact]
-    return FORMAT_ALIASES.get(key)
+    return _COMPACT_NAMES.get(compact) or FORMAT_ALIASES.get(compact) or FORMAT_ALIASES.get(key)
 
 
 def _from_filename(filename: Optional[str]) -> Optional[str]:

@@ -1,0 +1,1 @@
+   ZCZC AAP$T:Surf-Rescue=2nd Lead^Lifesavers pull 14 from rip at Bondi*X&A+15000000SYDNEY, Jan 7 AAP - Volunteer lifesavers pulled 14 swimmers from a rip at BondiBeach on Sunday afternoon.No one was seriously hurt, a spokeswoman said.SOURCE: Surf Life Saving NSWNNNN
