@@ -392,10 +392,18 @@ def stateful_steps(pipeline: beam.Pipeline,
             continue
         for pcoll in transform.outputs.values():
             producers[pcoll] = transform.unique_name
+    # Flink translates a Reshuffle natively (a rebalance, no state): skip its GroupByKey.
+    inside_reshuffle = set()
+    pending = [tid for tid, t in components.transforms.items()
+               if t.spec.urn == common_urns.composites.RESHUFFLE.urn]
+    while pending:
+        tid = pending.pop()
+        inside_reshuffle.add(tid)
+        pending.extend(components.transforms[tid].subtransforms)
     found = []
-    for transform in components.transforms.values():
+    for tid, transform in components.transforms.items():
         urn = transform.spec.urn
-        if urn == common_urns.primitives.GROUP_BY_KEY.urn:
+        if urn == common_urns.primitives.GROUP_BY_KEY.urn and tid not in inside_reshuffle:
             found.append(StatefulStep(_KIND_GROUP, transform.unique_name,
                                       flink_uid=transform.unique_name))
         elif urn == common_urns.primitives.PAR_DO.urn:
