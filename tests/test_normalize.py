@@ -24,6 +24,7 @@ from transforms.normalize import (
     parse_attribution,
     parse_byline,
     parse_caption,
+    parse_caption_ex,
     parse_dateline,
     parse_dateline_field,
     use_registry,
@@ -328,10 +329,11 @@ def test_caption_without_credit_keeps_text():
     assert parse_caption("A quiet street in Lviv.") == Caption(text="A quiet street in Lviv.")
 
 
-def test_unreadable_credit_keeps_raw_and_empty_fields():
-    raw = "– Midjourney („housewife baking bread | advertisement 1950’s“)"
-    parsed = parse_caption("An advert", credit=raw)
+@pytest.mark.parametrize("raw", ["– Midjourney („housewife baking bread | advertisement 1950’s“)", "???", "12345"])
+def test_unreadable_credit_keeps_raw_and_empty_fields(raw):
+    parsed, understood = parse_caption_ex("An advert", credit=raw)
     assert parsed == Caption(text="An advert", credit_raw=raw)
+    assert not understood
 
 
 # ---------------------------------------------------------------- the seed story

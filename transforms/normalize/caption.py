@@ -56,6 +56,7 @@ _FOR = re.compile(r"^(?P<who>.+?)\s+for\s+(?P<org>[A-ZÀ-Þ].+)$")
 _PHOTO_BY = re.compile(r"^(?:photo(?:\s+illustration)?|photograph|foto|bild)\s+(?:by|von|de)\s+", re.IGNORECASE)
 _AGENCY_PHOTO = re.compile(r"^(?P<agency>.+?)\s+(?:photo|photos|foto|pictures|images)$", re.IGNORECASE)
 _TEXT_FILE = re.compile(r"^FILE\s*(?:PHOTO)?\s*[-–—:]|\((?:Archivbild|Archivfoto|file photo|file)\)", re.IGNORECASE)
+_LETTER = re.compile(r"[^\W\d_]")
 _UNREADABLE = re.compile(r"[„“”\"@<>{}=]|\d{3,}")
 
 
@@ -209,7 +210,7 @@ def _parse_credit(credit: str, registry: AgencyRegistry):
         if looks_like_person(segment):
             photographers.append(natural_case(segment))
             continue
-        if _UNREADABLE.search(segment) or len(segment.split()) > 6:
+        if _UNREADABLE.search(segment) or len(segment.split()) > 6 or not _LETTER.search(segment):
             return None
         if position == 0 and _HANDLE.match(segment) and len(segments) > 1:
             photographers.append(segment)  # a stock contributor's handle: 'ipopba'
