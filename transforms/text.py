@@ -28,7 +28,6 @@ __all__ = [
 _CONTROL = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\ufeff\ufffe]"
 )
-_WHITESPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w", re.UNICODE)
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
@@ -37,9 +36,10 @@ def normalize_text(text: str) -> str:
     """NFC, no control characters, single spaces, no leading/trailing space."""
     if not text:
         return ""
-    text = unicodedata.normalize("NFC", text)
+    if not text.isascii():  # ASCII is already NFC
+        text = unicodedata.normalize("NFC", text)
     text = _CONTROL.sub("", text)
-    return _WHITESPACE.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def normalize_paragraphs(paragraphs: Iterable[str]) -> list[str]:
