@@ -103,6 +103,10 @@ class PipelineOutputs:
     dead_letters: Any
     dropped: Any
     acks: Any
+    #: Acknowledgements split by outcome (stories written or dropped as
+    #: duplicates; dead letters written), for the drop-folder state store.
+    written_acks: Any = None
+    dead_letter_acks: Any = None
 
 
 def validate(options: IngestOptions) -> None:
@@ -158,8 +162,10 @@ def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions) -> PipelineO
     if options.watch:
         from transforms.watch import RecordIngestedFiles
 
-        outputs.acks | "RecordIngestedFiles" >> RecordIngestedFiles(
-            options.output, move_processed=options.move_processed)
+        acks = {RecordIngestedFiles.WRITTEN: outputs.written_acks,
+                RecordIngestedFiles.FAILED: outputs.dead_letter_acks}
+        acks | "RecordIngestedFiles" >> RecordIngestedFiles(
+            options.output, move_processed=options.move_processed, folders=options.watch)
     return outputs
 
 
@@ -177,7 +183,7 @@ def read_sources(pipeline: beam.Pipeline, options: IngestOptions):
         folders = pipeline | "ReadDropFolders" >> ReadDropFolders(
             options.watch, poll_interval_seconds=options.poll_interval,
             settle_seconds=options.settle_seconds, state_dir=options.output,
-            max_input_bytes=options.max_input_bytes)
+            max_input_bytes=options.max_input_bytes, move_processed=options.move_processed)
         raw_inputs.append(folders[ReadDropFolders.INPUTS])
         dead_letters.append(folders[ReadDropFolders.DEAD_LETTERS])
     if options.kafka_topic and uses_java_kafka_reader(options):
@@ -225,7 +231,9 @@ def write_outputs(stories, dead_letters, dropped, options: IngestOptions) -> Pip
         story_acks = stories | "StoryAcks" >> beam.Map(lambda story: story.source)
         dead_acks = dead_letters | "DeadLetterAcks" >> beam.Map(lambda dead: dead.source)
     acks = (story_acks, dead_acks, dropped) | "AllAcks" >> beam.Flatten()
-    return PipelineOutputs(stories=stories, dead_letters=dead_letters, dropped=dropped, acks=acks)
+    written_acks = ((story_acks, dropped) | "WrittenAcks" >> beam.Flatten()) if options.watch else None
+    return PipelineOutputs(stories=stories, dead_letters=dead_letters, dropped=dropped, acks=acks,
+                           written_acks=written_acks, dead_letter_acks=dead_acks)
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,11 @@ def resolve_runner(options: PipelineOptions) -> Union[str, PipelineRunner]:
     if standard.runner not in LOCAL_RUNNER_NAMES:
         return standard.runner
     if standard.streaming:
-        from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+        # A BundleBasedDirectRunner whose splittable DoFns (drop folders, Kafka)
+        # resume after defer_remainder() and move the watermark.
+        from transforms.local_streaming import local_streaming_runner
 
-        return BundleBasedDirectRunner()
+        return local_streaming_runner()
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     return FnApiRunner()
