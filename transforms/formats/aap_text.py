@@ -39,7 +39,6 @@ from transforms.model import DeadLetterReason, ItemFailure, ParsedItem, ParseErr
 __all__ = ["FORMAT", "parse"]
 
 FORMAT = "aap_text"
-_MESSAGE = re.compile(r"ZCZC(.*?)(?:\nNNNN\b|\Z)", re.S)
 _HEADER_CODES = set("$:=^*&+%#@")
 _ROUTING = re.compile(r"^[A-Z]{2}\s+\S")
 _UPDATE_TAKE = re.compile(r"(\d+(?:st|nd|rd|th)\s*(?:lead|ld|take|add|writethru)|update|correct|refile|repeat)", re.I)
@@ -47,7 +46,6 @@ _SOURCE_LINE = re.compile(r"^SOURCE:\s*\S", re.I)
 _RELEASE = re.compile(r"^\s*Source:\s*(.+)\n\s*MEDIA RELEASE\s+(PR\d+)\s*\n", re.I)
 _BOM = re.compile(r"^\s*(ID[A-Z]\d{5})\s*\n")
 _AAP_DATELINE = re.compile(r"^[A-Z][A-Za-z .'\-]+,\s+\w+\s+\d{1,2}\s+AAP\s+-")
-_TABLE_LINE = re.compile(r"\S\s{3,}\S|\|")
 
 ParseResult = Union[ParsedItem, ItemFailure]
 
@@ -60,7 +58,12 @@ def parse(data: bytes) -> list[ParseResult]:
     if not text.strip():
         raise ParseError(DeadLetterReason.EMPTY, f"{FORMAT}: no text", FORMAT)
     if re.match(r"^\s*ZCZC", text):
-        messages = [m.group(1) for m in _MESSAGE.finditer(text) if m.group(1).strip()]
+        messages = []
+        for chunk in text.split("ZCZC")[1:]:
+            end = chunk.find("\nNNNN")
+            message = chunk if end < 0 else chunk[:end]
+            if message.strip():
+                messages.append(message)
         if len(messages) == 1:
             return [_zczc(messages[0])]
         results: list[ParseResult] = []
@@ -188,7 +191,7 @@ def _paragraphs(lines: list[str], tabular: bool) -> tuple[str, ...]:
             continue
         one_per_line = (
             tabular
-            or any(_TABLE_LINE.search(line.strip()) for line in block)
+            or any(_is_table_line(line) for line in block)
             or sum(len(line) for line in block) / len(block) > 100
             or any(line.startswith(("   ", "\t")) for line in block[1:])
         )
@@ -199,3 +202,9 @@ def _paragraphs(lines: list[str], tabular: bool) -> tuple[str, ...]:
             if joined:
                 out.append(joined)
     return tuple(out)
+
+
+def _is_table_line(line: str) -> bool:
+    """Columns (runs of 3+ spaces or a tab inside the line) or pipe-separated cells."""
+    inner = line.strip()
+    return "|" in inner or "   " in inner or "\t" in inner

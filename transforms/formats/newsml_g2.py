@@ -52,6 +52,7 @@ from transforms.formats._common import (
     children,
     clean,
     element_paragraphs,
+    index_children,
     iso_millis,
     local,
     parse_xml,
@@ -114,15 +115,16 @@ def parse_news_item(item: Element, index: int = 0) -> ParsedItem:
     if kind != "newsItem":
         raise ParseError(DeadLetterReason.NOT_A_STORY, f"{where}: {kind}, not a story", FORMAT)
     item_meta = child(item, "itemMeta")
-    content_meta = child(item, "contentMeta")
-    item_class = child(item_meta, "itemClass")
+    meta = index_children(item_meta)
+    content = index_children(child(item, "contentMeta"))
+    item_class = _first(meta, "itemClass")
     qcode = (item_class.get("qcode") or "") if item_class is not None else ""
     nature = qcode.split(":", 1)[-1].lower()
     if nature in _NOT_TEXT:
         raise ParseError(DeadLetterReason.NOT_A_STORY, f"{where}: {nature} item, not a story", FORMAT)
 
     paragraphs = _body(child(item, "contentSet"))
-    headline = _headline(content_meta) or text_of(child(item_meta, "title"))
+    headline = _headline(content) or text_of(_first(meta, "title"))
     if nature == "composite" and not (paragraphs and headline):
         raise ParseError(DeadLetterReason.NOT_A_STORY, f"{where}: composite item without a story", FORMAT)
     if not headline:
@@ -130,34 +132,39 @@ def parse_news_item(item: Element, index: int = 0) -> ParsedItem:
     if not paragraphs:
         raise ParseError(DeadLetterReason.MISSING_BODY, f"{where}: no text content", FORMAT)
 
-    dateline = text_of(child(content_meta, "dateline"))
+    dateline = text_of(_first(content, "dateline"))
     dateline, paragraphs = split_dateline(
         dateline if dateline and not _TIMESTAMP.match(dateline) else None, paragraphs)
-    language_element = child(content_meta, "language")
+    language_element = _first(content, "language")
     language = item.get(_XML_LANG) or (language_element.get("tag") if language_element is not None else None)
     return ParsedItem(
         format=FORMAT,
         headline=headline,
         body_paragraphs=paragraphs,
-        standfirst=_standfirst(content_meta),
-        bylines=_bylines(content_meta),
+        standfirst=_standfirst(content),
+        bylines=_bylines(content),
         dateline=dateline,
-        credit_line=text_of(child(content_meta, "creditline")) or None,
-        agency=_agency(item, item_meta, content_meta),
-        urgency=_int(text_of(child(content_meta, "urgency"))),
-        slugline=text_of(child(content_meta, "slugline")) or None,
+        credit_line=text_of(_first(content, "creditline")) or None,
+        agency=_agency(item, meta, content),
+        urgency=_int(text_of(_first(content, "urgency"))),
+        slugline=text_of(_first(content, "slugline")) or None,
         version=clean(item.get("version")) or None,
         item_id=guid,
-        published_at=iso_millis(text_of(child(item_meta, "versionCreated")))
-        or iso_millis(text_of(child(item_meta, "firstCreated")))
-        or iso_millis(text_of(child(content_meta, "contentCreated"))),
+        published_at=iso_millis(text_of(_first(meta, "versionCreated")))
+        or iso_millis(text_of(_first(meta, "firstCreated")))
+        or iso_millis(text_of(_first(content, "contentCreated"))),
         language=clean(language) or None,
         item_index=index,
     )
 
 
-def _headline(content_meta: Optional[Element]) -> str:
-    headlines = children(content_meta, "headline")
+def _first(index: dict[str, list[Element]], name: str) -> Optional[Element]:
+    found = index.get(name)
+    return found[0] if found else None
+
+
+def _headline(content: dict[str, list[Element]]) -> str:
+    headlines = content.get("headline", [])
     for headline in headlines:
         role = (headline.get("role") or "").lower()
         if not role or role.endswith(":main") or role.endswith("main"):
@@ -171,8 +178,8 @@ def _headline(content_meta: Optional[Element]) -> str:
     return ""
 
 
-def _standfirst(content_meta: Optional[Element]) -> Optional[str]:
-    for description in children(content_meta, "description"):
+def _standfirst(content: dict[str, list[Element]]) -> Optional[str]:
+    for description in content.get("description", []):
         if _STANDFIRST_ROLE.search(description.get("role") or ""):
             text = " ".join(element_paragraphs(description)) or text_of(description)
             if text:
@@ -204,12 +211,12 @@ def _body(content_set: Optional[Element]) -> tuple[str, ...]:
     return ()
 
 
-def _bylines(content_meta: Optional[Element]) -> tuple[str, ...]:
-    bylines = tuple(b for b in (text_of(e) for e in children(content_meta, "by")) if b)
+def _bylines(content: dict[str, list[Element]]) -> tuple[str, ...]:
+    bylines = tuple(b for b in (text_of(e) for e in content.get("by", [])) if b)
     if bylines:
         return bylines
     names = []
-    for creator in children(content_meta, "creator"):
+    for creator in content.get("creator", []):
         role = (creator.get("role") or "").lower()
         if any(r in role for r in _SOURCE_ROLES):
             continue
@@ -225,15 +232,15 @@ def _name(element: Optional[Element]) -> str:
     return text_of(child(element, "name")) or clean(element.get("literal"))
 
 
-def _agency(item: Element, item_meta: Optional[Element], content_meta: Optional[Element]) -> Optional[str]:
-    for source in children(content_meta, "infoSource"):
+def _agency(item: Element, meta: dict[str, list[Element]], content: dict[str, list[Element]]) -> Optional[str]:
+    for source in content.get("infoSource", []):
         role = (source.get("role") or "").lower()
         if not role or any(r in role for r in _SOURCE_ROLES):
             name = _name(source)
             if name:
                 return name
     holder = _name(child(child(item, "rightsInfo"), "copyrightHolder"))
-    return holder or _name(child(item_meta, "provider")) or None
+    return holder or _name(_first(meta, "provider")) or None
 
 
 def _int(value: str) -> Optional[int]:
