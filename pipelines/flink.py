@@ -269,7 +269,7 @@ class ReadWireStoriesFromJavaKafka(beam.PTransform):
     def __init__(self, bootstrap: str, topic: str, group: str, start: Any = "committed",
                  expansion_service: Optional[str] = None):
         super().__init__()
-        from transforms.kafka_io import START_COMMITTED, START_LATEST, parse_start
+        from transforms.kafka_io import START_LATEST, parse_start
 
         if not bootstrap:
             raise ValueError("bootstrap: give HOST:PORT of a Kafka broker")
@@ -289,12 +289,12 @@ class ReadWireStoriesFromJavaKafka(beam.PTransform):
             "group.id": group,
             "auto.offset.reset": "latest" if parsed == START_LATEST else "earliest",
         }
-        self._from_committed = parsed == START_COMMITTED
 
     def expand(self, pbegin):
         from apache_beam.io.kafka import ReadFromKafka
 
         uri = _kafka_uri(self._bootstrap, self._topic)
+        _LOG.info("reading %s with Java KafkaIO, expanded by %s", uri, self._expansion_service)
         return (
             pbegin
             | "ReadFromKafka" >> ReadFromKafka(
@@ -306,7 +306,8 @@ class ReadWireStoriesFromJavaKafka(beam.PTransform):
                 with_metadata=True,
                 expansion_service=self._expansion_service,
             )
-            | "ToRawInput" >> beam.Map(_timestamped_raw_input, uri).with_output_types(RawInput)
+            # KafkaIO's CreateTime policy already made the record time the element time.
+            | "ToRawInput" >> beam.Map(raw_input_from_kafka_record, uri).with_output_types(RawInput)
         )
 
 
@@ -314,13 +315,6 @@ def _kafka_uri(bootstrap: str, topic: str) -> str:
     from transforms.kafka_io import kafka_uri
 
     return kafka_uri(bootstrap, topic)
-
-
-def _timestamped_raw_input(record: Any, uri: str):
-    raw = raw_input_from_kafka_record(record, uri)
-    if raw.event_time is None:
-        return raw
-    return beam.window.TimestampedValue(raw, raw.event_time / 1000.0)
 
 
 def raw_input_from_kafka_record(record: Any, uri: str) -> RawInput:

@@ -9,7 +9,6 @@ building the images, starting the compose cluster, the Beam Flink job server.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -27,7 +26,6 @@ from apache_beam.transforms.timeutil import TimeDomain
 
 from pipelines import flink
 from pipelines.flink import (
-    StatefulStep,
     normalize_beam_flags,
     parse_stateful_steps,
     raw_input_from_kafka_record,
