@@ -21,11 +21,10 @@ CORPORA = Path(__file__).parents[1].parent / "shared" / "corpora"
 SAMPLES = CORPORA / "wire_formats"
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
-# aap_text samples that carry no AAP envelope or signature (race tables, a
+# aap_text samples that carry no AAP envelope or signature (a race table, a
 # ticker): content detection calls them plain text, a hint names them.
 UNSIGNED_AAP = {
     "superdesk-aap__CRN2016427R1.tst",
-    "superdesk-aap__RR_20161025_CRANBOURNE_6.tst",
     "superdesk-aap__ticker_sample.txt",
 }
 

@@ -11,6 +11,8 @@ Input, one of:
     headline lines / text).
   - Bureau of Meteorology products (``IDN38100`` / issuer lines / a blank
     line / the warning title / text).
+  - Racing results (``SOH`` then unit-separated fields: meeting, race,
+    state, day): the fields become the headline line.
   - Anything else named ``aap_text`` by a hint: the first line is the
     headline, the rest the text.
 

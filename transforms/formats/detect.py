@@ -11,9 +11,12 @@ Order of evidence:
   1. A structural signature in the content (SGML/XML root, JSON keys, the
      control-character envelopes of ANPA-1312 and IPTC 7901, AAP's ``ZCZC``
      start) decides when present: it is what the parser will read.
-  2. Otherwise a hint (a Kafka ``wire-format`` header, an option) naming a
-     known format, then the file extension (``.sgm`` Reuters archives,
-     ``.anpa``, ``.ninjs``, ``.nitf``), then plain text.
+  2. Text with transmission control characters (SOH, STX, ETX, EOT, SYN)
+     but no known envelope is a damaged wire message: ``None``.
+  3. Otherwise a hint (a Kafka ``wire-format`` header, an option) naming a
+     known text format, then the file extension, then plain text. A hint or
+     a file name cannot make text without its signature into one of the
+     structured formats.
 
 Only the first few kilobytes are looked at; the function is cheap enough to
 run on every message.
@@ -102,11 +105,14 @@ _ANPA_START = re.compile(rb"^\s*\x16\x16\x01")
 _IPTC7901_HEADER = re.compile(
     rb"^\x01?\s*[a-z]{2,4}\d{2,6}\s+[1-6]\s+[a-z]{1,3}\s+\d{1,5}\b[^\r\n]{0,60}\r?\n"
 )
+_ENVELOPE_CONTROLS = re.compile(rb"[\x01\x02\x03\x04\x16]")
 _AAP_START = re.compile(rb"^[\s\x01\x02\x16]*ZCZC\b")
 # AAP's other text feeds: AsiaNet media releases ('Source: X' then
 # 'MEDIA RELEASE PR67254') and Bureau of Meteorology products ('IDN38100').
 _AAP_MEDIA_RELEASE = re.compile(rb"^\s*Source:[^\r\n]{1,120}\r?\n\s*MEDIA RELEASE PR\d+")
 _AAP_BOM_PRODUCT = re.compile(rb"^\s*ID[A-Z]\d{5}\s*\r?\n")
+# AAP racing results: SOH, then unit-separated fields ('CRANBOURNE<US>6<US>N...').
+_AAP_RACING = re.compile(rb"^\x01[^\x1f\r\n]{1,40}\x1f[^\r\n]{0,80}\x1f")
 
 
 def detect_format(
@@ -130,8 +136,13 @@ def detect_format(
         return _detect_markup(stripped) or (hinted if hinted in _XML_FORMATS else None)
     if stripped[:1] in (b"{", b"["):
         return _detect_json(stripped) or (hinted if hinted in _JSON_FORMATS else None)
-    if _AAP_START.match(head) or _AAP_MEDIA_RELEASE.match(head) or _AAP_BOM_PRODUCT.match(head):
+    if (_AAP_START.match(head) or _AAP_MEDIA_RELEASE.match(head) or _AAP_BOM_PRODUCT.match(head)
+            or _AAP_RACING.match(head)):
         return "aap_text"
+    if _ENVELOPE_CONTROLS.search(head) and hinted != "aap_text":
+        # Transmission controls without a known envelope: a damaged ANPA or
+        # IPTC message, not plain text to be guessed at.
+        return None
     if hinted is not None and hinted not in _STRUCTURED:
         return hinted
     by_name = _from_filename(filename)
