@@ -14,6 +14,10 @@ reader) the way the portable runners and Flink do:
 * a splittable DoFn can be used in ``--streaming`` pipelines at all (the
   GroupByKey that the runner's SDF expansion inserts is expanded before the
   streaming GroupByKey override runs, not after);
+* the bundles of a keyed step (GroupByKey, stateful DoFns) run oldest first
+  (the direct runner's serial queue pops the newest, so under a steady stream
+  of small bundles an old one, e.g. a lone dead letter, waited for the stream
+  to end);
 * metrics count every bundle (the direct runner's executor threads keep one
   state sampler each, whose cached per-step states hold on to the metrics
   container of the step's first bundle on that thread, so every later bundle's
@@ -93,6 +97,19 @@ def install_direct_runner_fixes() -> None:
                 statesampler.set_current_tracker(previous)
 
         executor.TransformExecutor.call = call_with_fresh_sampler
+
+        def oldest_first(self, new_work, completed_work):
+            with self._lock:
+                if new_work:
+                    self.serial_queue.append(new_work)
+                if completed_work:
+                    assert self.currently_evaluating == completed_work
+                    self.currently_evaluating = None
+                if self.serial_queue and not self.currently_evaluating:
+                    self.currently_evaluating = self.serial_queue.popleft()
+                    executor._TransformEvaluationState.schedule(self, self.currently_evaluating)
+
+        executor._SerialEvaluationState._update_currently_evaluating = oldest_first
 
         invoker_cls, process_fn_cls = _fixed_classes()
         evaluators.SDFProcessElementInvoker = invoker_cls
