@@ -60,6 +60,8 @@ __all__ = [
     "parse_stateful_steps",
     "stateful_steps_configmap",
     "build_for_inspection",
+    "refresh_manifest",
+    "DEPLOYED_PIPELINE_ARGS",
     "EXTERNAL_ENVIRONMENT_URN",
 ]
 
@@ -487,10 +489,35 @@ def stateful_steps_configmap(manifest: str) -> str:
     )
 
 
+#: Run options of the deployed pipeline that shape its graph (deploy/flink/submit.sh;
+#: the Kafka sinks hold no state). The broker is given apart: the source checks it.
+DEPLOYED_PIPELINE_ARGS = ("--kafka-topic", "wire-raw", "--output", "/data/out")
+
+
+def refresh_manifest(bootstrap: str, manifest_path: str, configmap_path: str) -> str:
+    """Rewrite the manifest's rows (keeping its comment header) and the ConfigMap."""
+    with open(manifest_path, encoding="utf-8") as handle:
+        old = handle.read().splitlines(keepends=True)
+    header = []
+    for line in old:
+        if line.startswith(_COLUMNS[0]) or not line.startswith("#"):
+            break
+        header.append(line)
+    pipeline = build_for_inspection(["--kafka-bootstrap", bootstrap, *DEPLOYED_PIPELINE_ARGS])
+    text = "".join(header) + render_stateful_steps(stateful_steps(pipeline))
+    with open(manifest_path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    with open(configmap_path, "w", encoding="utf-8") as handle:
+        handle.write(stateful_steps_configmap(text))
+    return text
+
+
 _USAGE = """usage:
   python -m pipelines.flink stateful-steps RUN-OPTIONS...   print the stateful steps of the
       pipeline `wire-ingest run RUN-OPTIONS` builds (built, never run)
-  python -m pipelines.flink configmap MANIFEST              print the ConfigMap for a manifest"""
+  python -m pipelines.flink configmap MANIFEST              print the ConfigMap for a manifest
+  python -m pipelines.flink refresh-manifest HOST:PORT      regenerate deploy/flink/stateful-steps.txt
+      and its ConfigMap from the deployed pipeline (needs a Kafka broker at HOST:PORT)"""
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -501,6 +528,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     if len(argv) == 2 and argv[0] == "configmap":
         with open(argv[1], encoding="utf-8") as handle:
             sys.stdout.write(stateful_steps_configmap(handle.read()))
+        return 0
+    if len(argv) == 2 and argv[0] == "refresh-manifest":
+        sys.stdout.write(refresh_manifest(argv[1], "deploy/flink/stateful-steps.txt",
+                                          "deploy/flink/k8s/stateful-steps-configmap.yaml"))
         return 0
     print(_USAGE, file=sys.stderr)
     return 2

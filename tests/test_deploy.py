@@ -42,8 +42,6 @@ FLINK_DIR = DEPLOY / "flink"
 MANIFEST = FLINK_DIR / "stateful-steps.txt"
 CONFIGMAP = FLINK_DIR / "k8s" / "stateful-steps-configmap.yaml"
 SUBMIT = FLINK_DIR / "submit.sh"
-#: The run options the manifest was generated with (see its header).
-MANIFEST_ARGS = ["--kafka-topic", "wire-raw", "--output", "/data/out"]
 
 DOCKERFILE_INSTRUCTIONS = {
     "FROM", "RUN", "CMD", "LABEL", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME",
@@ -500,7 +498,8 @@ def test_stateful_steps_finds_state_timers_and_groups_by_full_label():
 @pytest.fixture(scope="module")
 def deployed_pipeline(kafka_broker):  # noqa: F811
     """The pipeline submit.sh deploys, built against a real broker, never run."""
-    return flink.build_for_inspection(["--kafka-bootstrap", kafka_broker.bootstrap, *MANIFEST_ARGS])
+    return flink.build_for_inspection(["--kafka-bootstrap", kafka_broker.bootstrap,
+                                       *flink.DEPLOYED_PIPELINE_ARGS])
 
 
 def test_manifest_lists_exactly_the_stateful_steps_of_the_deployed_pipeline(deployed_pipeline):
