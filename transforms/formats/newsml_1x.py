@@ -203,7 +203,7 @@ def _data_paragraphs(data: Optional[Element]) -> tuple[str, ...]:
     for node in data:
         name = local(node.tag).lower()
         if name == "nitf":
-            return nitf._content(child(child(node, "body"), "body.content"))[0]
+            return nitf.body_content(child(child(node, "body"), "body.content"))[0]
         if name == "html":
             return element_paragraphs(child(node, "body"))
         paragraphs = element_paragraphs(data)

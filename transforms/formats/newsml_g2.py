@@ -47,6 +47,7 @@ import re
 from typing import Optional, Union
 from xml.etree.ElementTree import Element, tostring
 
+from transforms.formats import nitf
 from transforms.formats._common import (
     child,
     children,
@@ -192,8 +193,7 @@ def _body(content_set: Optional[Element]) -> tuple[str, ...]:
         for node in inline:
             name = local(node.tag)
             if name == "nitf":
-                body = child(node, "body")
-                paragraphs = element_paragraphs(child(body, "body.content"), skip=("body.end", "media"))
+                paragraphs = nitf.body_content(child(child(node, "body"), "body.content"))[0]
             elif name == "html":
                 # dpa repeats its keywords and headline in an XHTML <header>.
                 paragraphs = element_paragraphs(child(node, "body"), skip=("header", "nav", "aside"))

@@ -47,6 +47,7 @@ import json
 import re
 from typing import Any, Optional, Union
 
+from transforms.formats import nitf
 from transforms.formats._common import (
     clean,
     html_paragraphs,
@@ -218,8 +219,6 @@ def body_from_parts(parts: list[tuple[str, str]]) -> tuple[str, ...]:
             continue
         kind = rank((ctype, value))
         if kind == 1:
-            from transforms.formats import nitf  # local: nitf imports this module's helpers
-
             paragraphs = nitf.body_paragraphs_from_text(value)
         elif kind == 0:
             paragraphs = html_paragraphs(value)

@@ -43,7 +43,7 @@ from transforms.formats._common import (
 )
 from transforms.model import CaptionText, DeadLetterReason, ParsedItem, ParseError
 
-__all__ = ["FORMAT", "parse", "parse_element", "body_paragraphs_from_text"]
+__all__ = ["FORMAT", "parse", "parse_element", "body_content", "body_paragraphs_from_text"]
 
 FORMAT = "nitf"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -62,7 +62,7 @@ def parse(data: bytes) -> list[ParsedItem]:
 def body_paragraphs_from_text(document: str) -> tuple[str, ...]:
     """Body paragraphs of a NITF document held in a string (ninjs embeds them)."""
     root = parse_xml(document.encode("utf-8"), FORMAT)
-    return _content(child(child(root, "body"), "body.content"))[0]
+    return body_content(child(child(root, "body"), "body.content"))[0]
 
 
 def parse_element(root: Element, fmt: str = FORMAT) -> ParsedItem:
@@ -73,7 +73,7 @@ def parse_element(root: Element, fmt: str = FORMAT) -> ParsedItem:
     docdata = child(head, "docdata")
 
     headline = text_of(child(child(body_head, "hedline"), "hl1")) or text_of(child(head, "title"))
-    paragraphs, captions = _content(child(body, "body.content"))
+    paragraphs, captions = body_content(child(body, "body.content"))
     if not headline:
         raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{fmt}: no <hl1> or <title>", fmt)
     if not paragraphs:
@@ -115,7 +115,8 @@ def parse_element(root: Element, fmt: str = FORMAT) -> ParsedItem:
     )
 
 
-def _content(content: Optional[Element]) -> tuple[tuple[str, ...], tuple[CaptionText, ...]]:
+def body_content(content: Optional[Element]) -> tuple[tuple[str, ...], tuple[CaptionText, ...]]:
+    """Paragraphs and captions of a ``body.content`` element (also inside NewsML packages)."""
     if content is None:
         return (), ()
     captions = []

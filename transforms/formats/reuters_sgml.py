@@ -119,13 +119,11 @@ def parse(data: bytes) -> list[ParseResult]:
     for index, match in enumerate(_ELEMENT.finditer(text, 0, _closed_end(text, "</REUTERS>"))):
         end = match.end()
         try:
-            item = _parse_match(match.group(1), match.group(2))
+            results.append(_parse_match(match.group(1), match.group(2), index))
         except ParseError as error:
             results.append(ItemFailure(
                 reason=error.reason, error=str(error), raw=match.group(0).encode("latin-1"),
                 item_index=index, format=FORMAT))
-            continue
-        results.append(item if index == 0 else _with_index(item, index))
     if _OPEN_BYTES.search(data, end):
         tail = data[end:]
         if not results:
@@ -149,18 +147,7 @@ def parse_element(element: str) -> ParsedItem:
     return _parse_match(match.group(1), match.group(2))
 
 
-def _with_index(item: ParsedItem, index: int) -> ParsedItem:
-    # dataclasses.replace is slow for an 11,000-story archive; the item is
-    # built fresh here, so a second construction is the cheap equivalent.
-    return ParsedItem(
-        format=item.format, headline=item.headline, body_paragraphs=item.body_paragraphs,
-        bylines=item.bylines, dateline=item.dateline, agency=item.agency,
-        urgency=item.urgency, slugline=item.slugline, version=item.version,
-        item_id=item.item_id, published_at=item.published_at, language=item.language,
-        item_index=index)
-
-
-def _parse_match(attributes: str, content: str) -> ParsedItem:
+def _parse_match(attributes: str, content: str, index: int = 0) -> ParsedItem:
     attrs = dict(_ATTR.findall(attributes))
     item_id = attrs.get("NEWID") or attrs.get("OLDID")
     where = f"{FORMAT}: NEWID {item_id}" if item_id else FORMAT
@@ -208,6 +195,7 @@ def _parse_match(attributes: str, content: str) -> ParsedItem:
         item_id=item_id,
         published_at=published_at,
         language=LANGUAGE,
+        item_index=index,
     )
 
 
