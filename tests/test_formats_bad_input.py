@@ -225,3 +225,21 @@ def test_hints_and_file_names_for_text():
     assert detect_format(text, filename="story.txt") == "plain_text"
     # content beats a wrong hint
     assert detect_format((DATA / "nitf_story.xml").read_bytes(), hint="ninjs") == "nitf"
+
+
+def test_iptc7901_stream_with_a_truncated_message_keeps_the_good_one():
+    data = (DATA / "iptc7901_story.txt").read_bytes()
+    stream = data + b"\r\n" + data + data[: data.index(b"\x03")]
+    fmt, results = parse_bytes(stream)
+    assert fmt == "iptc7901"
+    assert [type(r) for r in results] == [ParsedItem, ParsedItem, ItemFailure]
+    assert [r.item_index for r in results] == [0, 1, 2]
+    assert results[1].headline == results[0].headline
+    assert results[2].reason == DeadLetterReason.MALFORMED
+
+
+def test_g2_concept_set_is_not_a_story():
+    concepts = (b'<conceptSet xmlns="http://iptc.org/std/nar/2006-10-01/"><concept><conceptId qcode="x:1"/>'
+                b"<name>Thing</name></concept></conceptSet>")
+    assert detect_format(concepts) == "newsml_g2"
+    assert _error(concepts).reason == DeadLetterReason.NOT_A_STORY

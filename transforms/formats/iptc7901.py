@@ -1,6 +1,6 @@
 """IPTC 7901 (the IPTC recommended text transmission format; dpa's English service).
 
-Input: one message: optional ``SOH``, the header line (source and sequence
+Input: one message, or a stream of them (one result each): optional ``SOH``, the header line (source and sequence
 number, priority digit, category, word count, optional keyword or
 selector, then the agency and its number: ``eca00075 3 i 510  dpa 1003``),
 the keyword line (``Germany-football/Munich/Mueller/``), ``STX``, the
@@ -24,16 +24,20 @@ stripped from the text after the fields are read.
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import re
-from typing import Optional
+from typing import Optional, Union
 
 from transforms.formats._common import clean, strip_controls
 from transforms.formats.encoding import decode_text
-from transforms.model import DeadLetterReason, ParsedItem, ParseError
+from transforms.model import DeadLetterReason, ItemFailure, ParsedItem, ParseError
 
-__all__ = ["FORMAT", "parse"]
+__all__ = ["FORMAT", "parse", "parse_message"]
 
 FORMAT = "iptc7901"
+ParseResult = Union[ParsedItem, ItemFailure]
+# A message starts with SOH and its header line (at the start or after EOT).
+_MESSAGE_START = re.compile(rb"\x01(?=\s*[a-z]{2,4}\d{2,6}\s+[1-6]\s)")
 _HEADER = re.compile(
     r"^\s*([a-z]{2,4}\d{2,6})\s+([1-6])\s+([a-z]{1,3})\s+(\d{1,5})\b(.*)$"
 )
@@ -55,7 +59,27 @@ _MONTHS = {
 }
 
 
-def parse(data: bytes) -> list[ParsedItem]:
+def parse(data: bytes) -> list[ParseResult]:
+    """Parse IPTC 7901 bytes: one result per ``SOH`` ... ``EOT`` message.
+
+    A stream of several messages gives one result each (a broken one is an
+    ``ItemFailure``); a single message raises ``ParseError`` when broken.
+    """
+    starts = [m.start() for m in _MESSAGE_START.finditer(data)]
+    if len(starts) <= 1:
+        return [parse_message(data)]
+    results: list[ParseResult] = []
+    for index, (start, end) in enumerate(zip(starts, starts[1:] + [len(data)])):
+        message = data[start:end]
+        try:
+            results.append(dataclasses.replace(parse_message(message), item_index=index))
+        except ParseError as error:
+            results.append(ItemFailure(reason=error.reason, error=str(error), raw=message,
+                                       item_index=index, format=FORMAT))
+    return results
+
+
+def parse_message(data: bytes) -> ParsedItem:
     """Parse one IPTC 7901 message."""
     body_bytes = data
     stamp_text = ""
@@ -130,7 +154,7 @@ def parse(data: bytes) -> list[ParsedItem]:
         raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{FORMAT}: {item_id}: no headline", FORMAT)
     if not paragraphs:
         raise ParseError(DeadLetterReason.MISSING_BODY, f"{FORMAT}: {item_id}: no text", FORMAT)
-    return [ParsedItem(
+    return ParsedItem(
         format=FORMAT,
         headline=headline,
         body_paragraphs=paragraphs,
@@ -141,7 +165,7 @@ def parse(data: bytes) -> list[ParsedItem]:
         version=version,
         item_id=item_id,
         published_at=_stamp_millis(stamp_text) or _stamp_millis(stamp_in_text),
-    )]
+    )
 
 
 def _paragraphs(lines: list[str]) -> tuple[tuple[str, ...], str]:

@@ -92,6 +92,8 @@ def parse(data: bytes) -> list[ParseResult]:
             raise ParseError(DeadLetterReason.MISSING_BODY, f"{FORMAT}: newsMessage carries no items", FORMAT)
     elif name in _ITEMS:
         items = [root]
+    elif name == "conceptSet":
+        raise ParseError(DeadLetterReason.NOT_A_STORY, f"{FORMAT}: conceptSet, not a story", FORMAT)
     else:
         raise ParseError(
             DeadLetterReason.UNRECOGNISED_FORMAT, f"{FORMAT}: <{name}> is not a G2 item or message", FORMAT)
