@@ -1,0 +1,345 @@
+"""Tests for transforms/dedup.py and transforms/minhash.py.
+
+Pure functions directly; the composite under FnApiRunner (batch) and under
+TestStream on the BundleBasedDirectRunner (streaming), which must agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.transforms.window import TimestampedValue
+
+from transforms import minhash
+from transforms.dedup import (
+    DUPLICATE,
+    NEAR_DUPLICATE,
+    STATEFUL_STEP_NAMES,
+    UNIQUE,
+    UPDATE,
+    DedupConfig,
+    DeduplicateStories,
+    SequentialDeduplicator,
+    update_level,
+)
+from transforms.model import DeadLetter, SourcePosition, Story
+from transforms.text import content_hash, fold_for_hash
+
+HOUR = 3600 * 1000
+T0 = 1_700_000_000_000
+
+# --- stories written for these tests (modelled on agency copy, not copied) ---
+
+PORT = (
+    "ROTTERDAM, March 3 - Dock workers at the port of Rotterdam will strike for 48 hours "
+    "from Thursday in a dispute over pay and staffing levels, the transport union said on Tuesday. "
+    "The union said talks with the employers association had broken down after three weeks "
+    "without an agreement on the new contract. "
+    "A spokesman for the port authority said ships would be diverted to Antwerp and Hamburg "
+    "during the strike and that perishable cargo would be handled first. "
+    "The union represents about 6,000 workers at the container and bulk terminals."
+)
+PORT_COPY_OTHER_AGENCY = PORT.replace("ROTTERDAM, March 3 -", "ROTTERDAM (AP) -")
+PORT_UPDATE = PORT + (
+    " Employers said late on Tuesday they would present a new offer on Wednesday morning, "
+    "and the union said it would consider it before deciding whether to go ahead."
+)
+OIL = (
+    "TOKYO, March 4 - Japan's crude oil imports rose 4.2 pct in February from a year earlier "
+    "to 14.1 mln kilolitres, the ministry of international trade and industry said. "
+    "Imports from the Middle East accounted for 68 pct of the total against 71 pct a year ago, "
+    "while imports from China and Indonesia increased sharply."
+)
+BRIEF_A = "Shr 45 cts vs 58 cts Net 1,234,000 vs 1,567,000 Revs 12.3 mln vs 10.1 mln Year Shr 1.80 dlrs vs 2.10 dlrs"
+BRIEF_B = "Shr 12 cts vs 31 cts Net 402,000 vs 988,000 Revs 7.6 mln vs 8.9 mln Year Shr 0.95 dlrs vs 1.12 dlrs"
+
+
+def make_story(story_id: str, body: str, hours: float = 0.0, headline: str = "HEADLINE", **fields) -> Story:
+    """A minimal enriched Story as the enrich step hands it to dedup."""
+    return Story(
+        id=story_id,
+        format="plain_text",
+        headline=headline,
+        body=body,
+        source=SourcePosition(kind="file", uri=f"file:///tmp/{story_id}.txt"),
+        ingested_at=T0,
+        event_time=T0 + int(hours * HOUR),
+        content_hash=content_hash(body) if isinstance(body, str) else "",
+        **fields,
+    )
+
+
+def statuses(stories) -> dict[str, tuple]:
+    return {s.id: (s.dedup.status, s.dedup.cluster_id, s.dedup.duplicate_of) for s in stories}
+
+
+def sequential(stories, **options) -> dict[str, tuple]:
+    dedup = SequentialDeduplicator(DedupConfig(**options))
+    out = []
+    for story in sorted(stories, key=lambda s: (s.event_time, s.id)):
+        out.append(dataclasses.replace(story, dedup=dedup.add(story)))
+    return statuses(out)
+
+
+SCENARIO = [
+    make_story("a1", PORT, 0),
+    make_story("a2", PORT_COPY_OTHER_AGENCY, 1),
+    make_story("a3", PORT, 2),
+    make_story("a4", PORT_UPDATE, 3, headline="UPDATE 1-Rotterdam dock workers to strike"),
+    make_story("o1", OIL, 0.5),
+    make_story("b1", BRIEF_A, 1),
+    make_story("b2", BRIEF_B, 1),
+    make_story("s1", "No comment.", 0),
+    make_story("s2", "No  comment!", 1),
+    make_story("e1", "", 0),
+    make_story("e2", "", 1),
+]
+EXPECTED = {
+    "a1": (UNIQUE, "a1", None),
+    "a2": (NEAR_DUPLICATE, "a1", "a1"),
+    "a3": (DUPLICATE, "a1", "a1"),
+    "a4": (UPDATE, "a1", "a1"),
+    "o1": (UNIQUE, "o1", None),
+    "b1": (UNIQUE, "b1", None),
+    "b2": (UNIQUE, "b2", None),
+    "s1": (UNIQUE, "s1", None),
+    "s2": (DUPLICATE, "s1", "s1"),
+    "e1": (UNIQUE, "e1", None),
+    "e2": (UNIQUE, "e2", None),
+}
+
+
+# --- pure functions ---
+
+
+def test_shingles_ignore_case_spacing_and_punctuation():
+    first = minhash.shingle_hashes(fold_for_hash("The Port, of Rotterdam will strike on Thursday"))
+    second = minhash.shingle_hashes(fold_for_hash("the port of   ROTTERDAM will strike -- on thursday!"))
+    assert first.size == 4
+    assert np.array_equal(first, second)
+
+
+def test_short_body_has_no_shingles():
+    assert minhash.shingle_hashes("four words only here", 5).size == 0
+    with pytest.raises(ValueError):
+        minhash.MinHasher(8).signature(minhash.shingle_hashes("", 5))
+
+
+def test_signature_estimates_jaccard():
+    hasher = minhash.MinHasher(256, seed=3)
+    words = [f"w{i}" for i in range(400)]
+    a = minhash.shingle_hashes(" ".join(words))
+    b = minhash.shingle_hashes(" ".join(words[:300] + [f"x{i}" for i in range(100)]))
+    exact = minhash.jaccard(a, b)
+    estimate = minhash.estimate_jaccard(hasher.signature(a), hasher.signature(b))
+    assert 0.55 < exact < 0.65
+    assert abs(estimate - exact) < 0.1
+
+
+def test_band_keys_are_deterministic_and_band_specific():
+    sig = np.array([7, 7, 7, 7, 7, 7], dtype=np.uint32)
+    keys = minhash.band_keys(sig, 3, 2)
+    assert keys == minhash.band_keys(sig.copy(), 3, 2)
+    assert len(set(keys)) == 3
+    with pytest.raises(ValueError):
+        minhash.band_keys(sig, 4, 2)
+
+
+def test_lsh_probability_favours_near_duplicates():
+    assert minhash.lsh_candidate_probability(0.8, 16, 3) > 0.9999
+    assert minhash.lsh_candidate_probability(0.1, 16, 3) < 0.02
+
+
+@pytest.mark.parametrize(
+    "headline,slugline,version,level",
+    [
+        ("Dock workers to strike", None, None, 0),
+        ("UPDATE 2-Dock workers to strike", None, None, 2),
+        ("CORRECTED - DOCK WORKERS TO STRIKE", None, None, 1),
+        ("Dock workers to strike", "BC-PORT-STRIKE-2NDLD", None, 2),
+        ("Dock workers to strike", "BC-PORT-STRIKE", "3", 2),
+        ("Company sees update of systems", None, None, 0),
+    ],
+)
+def test_update_level(headline, slugline, version, level):
+    assert update_level(headline, slugline, version) == level
+
+
+@pytest.mark.parametrize(
+    "option,value",
+    [
+        ("mode", "delete"),
+        ("horizon_seconds", 0),
+        ("threshold", 1.5),
+        ("shingle_size", 0),
+        ("bands", 40),
+        ("verify", "sometimes"),
+    ],
+)
+def test_invalid_options_name_the_option(option, value):
+    with pytest.raises(ValueError, match=option):
+        DeduplicateStories(**{option: value})
+
+
+def test_sequential_statuses():
+    assert sequential(SCENARIO) == EXPECTED
+
+
+def test_earnings_briefs_with_different_figures_do_not_merge():
+    result = sequential([make_story("b1", BRIEF_A, 0), make_story("b2", BRIEF_B, 0)], threshold=0.3)
+    assert result["b2"][0] == UNIQUE
+
+
+def test_chain_of_updates_keeps_the_canonical_cluster():
+    second = PORT_UPDATE + " The port handled 440 mln tonnes of cargo last year, a record."
+    result = sequential(
+        [
+            make_story("u0", PORT, 0),
+            make_story("u1", PORT_UPDATE, 1, headline="UPDATE 1-Strike"),
+            make_story("u2", second, 2, headline="UPDATE 2-Strike"),
+        ]
+    )
+    assert result["u1"] == (UPDATE, "u0", "u0")
+    assert result["u2"][0] == UPDATE and result["u2"][1] == "u0"
+
+
+def test_copy_after_the_horizon_is_unique_again():
+    stories = [make_story("h1", PORT, 0), make_story("h2", PORT, 73), make_story("h3", PORT, 74)]
+    result = sequential(stories, horizon_seconds=72 * 3600)
+    assert result == {
+        "h1": (UNIQUE, "h1", None),
+        "h2": (UNIQUE, "h2", None),
+        "h3": (DUPLICATE, "h2", "h2"),
+    }
+
+
+def test_ties_in_event_time_are_broken_by_id():
+    result = sequential([make_story("z", PORT, 0), make_story("m", PORT, 0)])
+    assert result == {"m": (UNIQUE, "m", None), "z": (DUPLICATE, "m", "m")}
+
+
+# --- Beam ---
+
+
+def test_batch_statuses_and_counters():
+    p = beam.Pipeline(runner=FnApiRunner())
+    out = p | beam.Create(SCENARIO) | beam.Map(lambda s: TimestampedValue(s, s.event_time / 1000)) | (
+        "Dedup" >> DeduplicateStories()
+    )
+    assert_that(
+        out[DeduplicateStories.STORIES] | beam.Map(lambda s: (s.id, (s.dedup.status, s.dedup.cluster_id, s.dedup.duplicate_of))),
+        equal_to(sorted(EXPECTED.items())),
+        label="Statuses",
+    )
+    assert_that(out[DeduplicateStories.DROPPED], equal_to([]), label="NothingDropped")
+    assert_that(out[DeduplicateStories.DEAD_LETTERS], equal_to([]), label="NoDeadLetters")
+    result = p.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    assert counters["dedup_unique"] == 7
+    assert counters["dedup_duplicate"] == 2
+    assert counters["dedup_near_duplicate"] == 1
+    assert counters["dedup_update"] == 1
+    steps = {c.key.step for c in result.metrics().query()["counters"]}
+    assert all(step.startswith("Dedup/") for step in steps)
+
+
+def test_similarity_is_set_for_near_duplicates():
+    p = beam.Pipeline(runner=FnApiRunner())
+    out = p | beam.Create(SCENARIO[:3]) | DeduplicateStories()
+    assert_that(
+        out[DeduplicateStories.STORIES] | beam.Map(lambda s: (s.id, s.dedup.similarity is not None and s.dedup.similarity >= 0.8 or s.dedup.similarity is None and s.dedup.status == UNIQUE)),
+        equal_to([("a1", True), ("a2", True), ("a3", True)]),
+    )
+    p.run().wait_until_finish()
+
+
+def test_drop_mode_counts_and_routes():
+    p = beam.Pipeline(runner=FnApiRunner())
+    out = p | beam.Create(SCENARIO) | DeduplicateStories(mode="drop")
+    assert_that(
+        out[DeduplicateStories.STORIES] | "Kept" >> beam.Map(lambda s: s.id),
+        equal_to(sorted(k for k, v in EXPECTED.items() if v[0] == UNIQUE)),
+        label="Kept",
+    )
+    assert_that(
+        out[DeduplicateStories.DROPPED] | "Dropped" >> beam.Map(lambda s: (s.id, s.dedup.status)),
+        equal_to(sorted((k, v[0]) for k, v in EXPECTED.items() if v[0] != UNIQUE)),
+        label="Dropped",
+    )
+    result = p.run()
+    result.wait_until_finish()
+    counters = {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+    assert counters["duplicates_dropped"] == 4
+
+
+def test_unsignable_story_is_dead_lettered_not_dropped():
+    bad = dataclasses.replace(make_story("bad", "x"), body=None)
+    p = beam.Pipeline(runner=FnApiRunner())
+    out = p | beam.Create([bad, SCENARIO[0]]) | DeduplicateStories()
+    assert_that(
+        out[DeduplicateStories.DEAD_LETTERS] | beam.Map(lambda d: (isinstance(d, DeadLetter), d.stage, d.source.uri)),
+        equal_to([(True, "dedup", "file:///tmp/bad.txt")]),
+        label="DeadLetters",
+    )
+    assert_that(out[DeduplicateStories.STORIES] | beam.Map(lambda s: s.id), equal_to(["a1"]), label="Good")
+    p.run().wait_until_finish()
+
+
+def test_horizon_expiry_in_batch():
+    stories = [make_story("h1", PORT, 0), make_story("h2", PORT, 73), make_story("h3", PORT, 74)]
+    p = beam.Pipeline(runner=FnApiRunner())
+    out = p | beam.Create(stories) | beam.Map(lambda s: TimestampedValue(s, s.event_time / 1000)) | DeduplicateStories()
+    assert_that(
+        out[DeduplicateStories.STORIES] | beam.Map(lambda s: (s.id, s.dedup.status, s.dedup.cluster_id)),
+        equal_to([("h1", UNIQUE, "h1"), ("h2", UNIQUE, "h2"), ("h3", DUPLICATE, "h2")]),
+    )
+    p.run().wait_until_finish()
+
+
+def streaming_statuses(stories, **options):
+    """Run the composite on TestStream, one watermark step per distinct event time."""
+    ordered = sorted(stories, key=lambda s: (s.event_time, s.id))
+    stream = TestStream()
+    for event_time in sorted({s.event_time for s in ordered}):
+        stream = stream.add_elements(
+            [TimestampedValue(s, s.event_time / 1000) for s in ordered if s.event_time == event_time]
+        )
+        stream = stream.advance_watermark_to(event_time / 1000 + 0.001)
+    stream = stream.advance_watermark_to_infinity()
+    options_ = PipelineOptions()
+    options_.view_as(StandardOptions).streaming = True
+    p = beam.Pipeline(runner=BundleBasedDirectRunner(), options=options_)
+    out = p | stream | DeduplicateStories(**options)
+    return p, out
+
+
+def test_streaming_matches_batch():
+    p, out = streaming_statuses(SCENARIO)
+    assert_that(
+        out[DeduplicateStories.STORIES] | beam.Map(lambda s: (s.id, (s.dedup.status, s.dedup.cluster_id, s.dedup.duplicate_of))),
+        equal_to(sorted(EXPECTED.items())),
+    )
+    p.run().wait_until_finish()
+
+
+def test_streaming_horizon_expiry():
+    stories = [make_story("h1", PORT, 0), make_story("h2", PORT, 73), make_story("h3", PORT, 74)]
+    p, out = streaming_statuses(stories)
+    assert_that(
+        out[DeduplicateStories.STORIES] | beam.Map(lambda s: (s.id, s.dedup.status, s.dedup.cluster_id)),
+        equal_to([("h1", UNIQUE, "h1"), ("h2", UNIQUE, "h2"), ("h3", DUPLICATE, "h2")]),
+    )
+    p.run().wait_until_finish()
+
+
+def test_stateful_step_names_are_stable():
+    assert STATEFUL_STEP_NAMES == ("DedupIndexBands", "DedupResolveClusters")
