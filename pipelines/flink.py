@@ -149,6 +149,18 @@ def _beam_flag_names() -> set[str]:
     return {flag for action in parser._actions for flag in action.option_strings}
 
 
+def _our_flag_names() -> set[str]:
+    """wire-ingest's own flags: never rewritten, even if Beam had a twin."""
+    import argparse
+
+    from pipelines.ingest import IngestOptions
+
+    parser = argparse.ArgumentParser(add_help=False)
+    for cls in (IngestOptions, FlinkDeployOptions):
+        cls._add_argparse_args(parser)  # pylint: disable=protected-access
+    return {flag for action in parser._actions for flag in action.option_strings}
+
+
 def _all_subclasses(cls) -> Iterable[type]:
     for sub in cls.__subclasses__():
         yield sub
@@ -163,10 +175,11 @@ def normalize_beam_flags(argv: list[str]) -> list[str]:
     and other wire-ingest flags are untouched.
     """
     beam_flags = _beam_flag_names()
+    ours = _our_flag_names()
     rewritten = []
     for arg in argv:
         name, sep, value = arg.partition("=")
-        if name.startswith("--") and "-" in name[2:] and name not in beam_flags:
+        if name.startswith("--") and "-" in name[2:] and name not in beam_flags | ours:
             candidate = "--" + name[2:].replace("-", "_")
             if candidate in beam_flags:
                 arg = candidate + sep + value

@@ -395,6 +395,13 @@ def test_print_options_validates_like_run(capsys):
     assert "--kafka-bootstrap" in capsys.readouterr().err
 
 
+def test_no_wire_ingest_flag_has_a_beam_twin():
+    """A dashed flag of ours whose underscored spelling Beam defined would be ambiguous."""
+    twins = [flag for flag in flink._our_flag_names()
+             if "--" + flag[2:].replace("-", "_") in flink._beam_flag_names()]
+    assert twins == []
+
+
 def test_dashed_beam_flags_become_beam_spellings_and_ours_stay():
     argv = ["--flink-master=jm:8081", "--environment-type", "EXTERNAL", "--job-endpoint=j:8099",
             "--kafka-topic", "t", "--kafka-reader", "java", "--max-input-bytes=5", "--no-such-flag"]
