@@ -175,3 +175,71 @@ PARAMETER_ENTITY = b"""<?xml version="1.0"?>
 <nitf><body><body.head><hedline><hl1>Param</hl1></hedline></body.head>
 <body.content><p>&exfil;</p></body.content></body></nitf>
 """
+
+
+# ---- synthetic distinct stories ------------------------------------------------------------------
+
+_SYLLABLES = ("ka", "lo", "mi", "ra", "te", "su", "no", "vi", "da", "pe", "ro", "li", "sa", "tu", "ne",
+              "go", "ba", "fi", "mo", "ze", "ha", "ju", "ke", "wa")
+
+
+def synthetic_story(index: int, words: int = 120) -> bytes:
+    """A plain-text story that shares no 5-word shingle with another index's story.
+
+    Bodies are pseudo-words drawn from a generator seeded by ``index``, so every
+    story is distinct (UNIQUE for exact and near-duplicate detection alike) and
+    the same index always gives the same bytes.
+    """
+    import random
+
+    rng = random.Random(index * 7919 + 17)
+
+    def word() -> str:
+        return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4)))
+
+    paragraphs = [" ".join(word() for _ in range(words // 4)).capitalize() + "." for _ in range(4)]
+    headline = f"Story {index:06d}: " + " ".join(word() for _ in range(6))
+    return (headline + "\n\n" + "\n\n".join(paragraphs) + "\n").encode("utf-8")
+
+
+def story_index(headline: str) -> int | None:
+    """The index a synthetic story's headline carries, or None."""
+    if headline.startswith("Story ") and headline[6:12].isdigit():
+        return int(headline[6:12])
+    return None
+
+
+# ---- running the pipeline as a process -------------------------------------------------------
+
+
+def cli_command(*args: str) -> list[str]:
+    """``wire-ingest ARGS`` as a subprocess command line (the venv's Python, this checkout)."""
+    import os
+    import sys
+
+    module = os.environ.get("RELIABILITY_CLI_MODULE", "pipelines.cli")
+    return [sys.executable, "-m", module, *args]
+
+
+def cli_env() -> dict:
+    """Environment for a pipeline subprocess: this checkout first on the path."""
+    import os
+
+    extra = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": str(REPO) + (os.pathsep + extra if extra else ""),
+            "PYTHONUNBUFFERED": "1"}
+
+
+def read_avro_dir(output: Path, prefix: str) -> list[dict]:
+    """Every record of ``output/prefix-*.avro`` (visible, renamed-into-place files only),
+    read with the project's schema."""
+    import fastavro
+
+    from schemas import load_schema
+
+    schema = fastavro.parse_schema(load_schema("story" if prefix == "stories" else "dead_letter"))
+    records: list[dict] = []
+    for path in sorted(output.glob(f"{prefix}-*.avro")):
+        with open(path, "rb") as handle:
+            records.extend(fastavro.reader(handle, reader_schema=schema))
+    return records
