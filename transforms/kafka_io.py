@@ -55,10 +55,12 @@ retried with backoff; the reader keeps its position and resumes.
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import json
 import logging
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +73,7 @@ from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider, WatermarkEstimatorProvider
 from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec
+from apache_beam.transforms.trigger import AccumulationMode, AfterCount, Repeatedly
 from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
@@ -78,6 +81,7 @@ from apache_beam.utils.windowed_value import WindowedValue
 from transforms.model import DeadLetter, RawInput, SourcePosition, Story
 
 __all__ = [
+    "close_kafka_readers",
     "streaming_direct_runner",
     "ReadWireStoriesFromKafka",
     "CommitKafkaOffsets",
@@ -280,33 +284,60 @@ class ReadWireStoriesFromKafka(beam.PTransform):
             discover = watch_class(locate, self._discovery_interval, legacy)
             read_class = _LegacyReadPartitionFn if legacy else _ReadPartitionFn
             read = read_class(self._consumer_config, legacy=legacy, **self._read)
-        return (
+        partitions = (
             pbegin
             | "Impulse" >> beam.Create([self._topic])
             | "DiscoverPartitions" >> beam.ParDo(discover)
+        )
+        if not (legacy and not self._stop_at_end):
+            return partitions | "ReadPartitions" >> beam.ParDo(read).with_output_types(RawInput)
+        # The BundleBasedDirectRunner runs a splittable DoFn behind a
+        # GroupByKey, which Beam refuses on an unbounded input without a
+        # trigger: fire per descriptor, then restore the default windowing.
+        return (
+            partitions
+            | "FirePerPartition" >> beam.WindowInto(
+                GlobalWindows(), trigger=Repeatedly(AfterCount(1)),
+                accumulation_mode=AccumulationMode.DISCARDING)
             | "ReadPartitions" >> beam.ParDo(read).with_output_types(RawInput)
+            | "DefaultWindowing" >> beam.WindowInto(GlobalWindows())
         )
 
 
 def _is_legacy_direct_runner(pipeline) -> bool:
     """True on the BundleBasedDirectRunner, whose SDF support predates defer_remainder.
 
-    That runner checks a restriction is done before the generator of
-    ``process`` has run, and resumes only after a ``ProcessContinuation``
-    yielded as the last output; the Fn API runners (portable, Flink) want
-    ``defer_remainder`` instead and would emit a ProcessContinuation as data.
+    That runner checks that a restriction is done right after calling
+    ``process`` (before a generator has run), drops residuals from
+    ``defer_remainder``, and resumes a restriction only when its own timer
+    checkpointed it (``try_split(0)`` after one second). So there ``process``
+    runs eagerly and reads until that checkpoint; the Fn API runners
+    (portable, Flink) get a lazy ``process`` that defers when caught up.
     """
     from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 
     return isinstance(getattr(pipeline, "runner", None), BundleBasedDirectRunner)
 
 
-def _defer(tracker, legacy: bool, seconds: float) -> Iterator:
-    """Checkpoint the rest of the restriction, to resume after ``seconds``."""
-    if legacy:
-        yield beam.transforms.core.ProcessContinuation.resume(seconds)
-    else:
-        tracker.defer_remainder(Duration(seconds=seconds) if seconds else None)
+def _unwrap_restriction(restriction):
+    """The OffsetRange inside what the BundleBasedDirectRunner resumes with.
+
+    Beam 2.77's BundleBasedDirectRunner resumes a checkpointed restriction
+    with the list of ``SplitResultResidual`` the Fn API invoker returns
+    (``((element, (restriction, watermark state)), size)`` windowed) instead
+    of the restriction itself.
+    """
+    if isinstance(restriction, OffsetRange):
+        return restriction
+    if isinstance(restriction, (list, tuple)) and restriction and hasattr(restriction[0], "residual_value"):
+        (_, (inner, _)), _ = restriction[0].residual_value.value
+        return inner
+    raise TypeError(f"not an offset restriction: {restriction!r}")
+
+
+def _checkpointed(tracker, original: OffsetRange) -> bool:
+    """True once the runner split the restriction at a checkpoint."""
+    return tracker.current_restriction().stop != original.stop
 
 
 class _LocatePartitions:
@@ -432,14 +463,12 @@ class _ListPartitionsFn(beam.DoFn):
 class _PartitionNumbersProvider(RestrictionProvider):
     """Restriction: the partition numbers still to emit, [next, infinity)."""
 
-    def __init__(self, legacy: bool = False):
-        self._legacy = legacy
 
     def initial_restriction(self, element):
         return OffsetRange(0, _UNBOUNDED_END)
 
     def create_tracker(self, restriction):
-        return (_LegacyCheckpointOnlyTracker if self._legacy else _CheckpointOnlyTracker)(restriction)
+        return _CheckpointOnlyTracker(_unwrap_restriction(restriction))
 
     def split(self, element, restriction):
         yield restriction
@@ -463,12 +492,6 @@ class _CheckpointOnlyTracker(OffsetRestrictionTracker):
         return self._range.stop != _UNBOUNDED_END
 
 
-class _LegacyCheckpointOnlyTracker(_CheckpointOnlyTracker):
-    """For the BundleBasedDirectRunner, which checks ``check_done`` before
-    ``process`` has run: the runner itself resumes unfinished restrictions."""
-
-    def check_done(self):
-        return None
 
 
 class _WatchPartitionsFn(beam.DoFn):
@@ -484,8 +507,16 @@ class _WatchPartitionsFn(beam.DoFn):
         self._last_look = 0.0
 
     def teardown(self):
-        if self._consumer is not None:
-            self._consumer.close()
+        if getattr(self, "_consumer", None) is not None:
+            _close_quietly(self._consumer)
+            self._consumer = None
+
+    def __getstate__(self):
+        # The BundleBasedDirectRunner pickles this DoFn per bundle without setup().
+        state = dict(self.__dict__)
+        state.pop("_consumer", None)
+        state.pop("_last_look", None)
+        return state
 
     @beam.DoFn.unbounded_per_element()
     def process(
@@ -497,37 +528,42 @@ class _WatchPartitionsFn(beam.DoFn):
         yield from self._watch(topic, tracker, watermark)
 
     def _watch(self, topic: str, tracker, watermark) -> Iterator[_Partition]:
-        from kafka.errors import KafkaError
-
         if not hasattr(self, "_last_look"):
             self.setup()  # the BundleBasedDirectRunner does not set up splittable DoFns
-        next_partition = tracker.current_restriction().start
-        if self._legacy:
-            # That runner resumes at once: pace the looks here (briefly, in steps).
-            wait = self._last_look + self._interval - time.monotonic()
-            if wait > 0:
-                time.sleep(min(wait, 0.2))
-                yield from _defer(tracker, True, self._interval)
+        restriction = tracker.current_restriction()
+        next_partition = restriction.start
+        self._last_look = 0.0
+        while True:
+            if time.monotonic() >= self._last_look + self._interval:
+                self._last_look = time.monotonic()
+                for descriptor in self._look(topic, next_partition):
+                    if not tracker.try_claim(descriptor.partition):
+                        return
+                    yield descriptor
+                    next_partition = descriptor.partition + 1
+                # Descriptors carry no event time: do not hold the readers' watermark.
+                now = Timestamp.now()
+                if watermark.current_watermark() is None or watermark.current_watermark() < now:
+                    watermark.set_watermark(now)
+            if not self._legacy:
+                tracker.defer_remainder(Duration(seconds=self._interval))
                 return
-            self._last_look = time.monotonic()
+            if _checkpointed(tracker, restriction):
+                return
+            time.sleep(0.1)
+
+    def _look(self, topic: str, next_partition: int) -> list[_Partition]:
+        from kafka.errors import KafkaError
+
         try:
             if self._consumer is None:
                 self._consumer = self._locate.consumer()
             known = self._locate.partitions(self._consumer, topic)
             new = [p for p in known if p >= next_partition]
-            descriptors = self._locate.describe(self._consumer, topic, new)
+            return self._locate.describe(self._consumer, topic, new)
         except KafkaError as error:
             _LOG.warning("kafka partition discovery for %s failed, retrying: %s", topic, error)
-            descriptors = []
-        for descriptor in descriptors:
-            if not tracker.try_claim(descriptor.partition):
-                return
-            yield descriptor
-        # Descriptors carry no event time: do not hold the readers' watermark.
-        now = Timestamp.now()
-        if watermark.current_watermark() is None or watermark.current_watermark() < now:
-            watermark.set_watermark(now)
-        yield from _defer(tracker, self._legacy, self._interval)
+            return []
 
 
 class _LegacyWatchPartitionsFn(_WatchPartitionsFn):
@@ -535,24 +571,22 @@ class _LegacyWatchPartitionsFn(_WatchPartitionsFn):
     def process(
         self,
         topic: str,
-        tracker=beam.DoFn.RestrictionParam(_PartitionNumbersProvider(legacy=True)),
+        tracker=beam.DoFn.RestrictionParam(_PartitionNumbersProvider()),
         watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),
-    ) -> Iterator[_Partition]:
-        yield from self._watch(topic, tracker, watermark)
+    ) -> list[_Partition]:
+        return list(self._watch(topic, tracker, watermark))
 
 
 class _PartitionOffsetsProvider(RestrictionProvider):
     """Restriction: the offsets of one partition still to read, [next, stop)."""
 
-    def __init__(self, legacy: bool = False):
-        self._legacy = legacy
 
     def initial_restriction(self, partition: _Partition):
         stop = _UNBOUNDED_END if partition.stop is None else partition.stop
         return OffsetRange(partition.start, max(partition.start, stop))
 
     def create_tracker(self, restriction):
-        return (_LegacyCheckpointOnlyTracker if self._legacy else _CheckpointOnlyTracker)(restriction)
+        return _CheckpointOnlyTracker(_unwrap_restriction(restriction))
 
     def split(self, element, restriction):
         yield restriction
@@ -564,6 +598,69 @@ class _PartitionOffsetsProvider(RestrictionProvider):
         if restriction.stop == _UNBOUNDED_END:
             return None  # draining an unbounded read: stop reading
         return restriction
+
+
+class _ReaderPool:
+    """One assigned consumer per partition and process, kept between calls.
+
+    Kept at module level rather than on the DoFn: the BundleBasedDirectRunner
+    neither sets up its splittable DoFns nor keeps one instance per bundle, and
+    a consumer kept between calls reuses its prefetched records. A restriction
+    is processed by one call at a time, so a partition's consumer is never
+    used by two threads at once.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._consumers: dict[tuple, Any] = {}
+
+    @staticmethod
+    def _key(partition: _Partition, config: dict) -> tuple:
+        return (partition.bootstrap, partition.topic, partition.partition,
+                json.dumps(config, sort_keys=True, default=str))
+
+    def get(self, partition: _Partition, config: dict):
+        from kafka import KafkaConsumer, TopicPartition
+
+        key = self._key(partition, config)
+        with self._lock:
+            consumer = self._consumers.get(key)
+        if consumer is None:
+            consumer = KafkaConsumer(bootstrap_servers=partition.bootstrap,
+                                     enable_auto_commit=False, **config)
+            consumer.assign([TopicPartition(partition.topic, partition.partition)])
+            with self._lock:
+                self._consumers[key] = consumer
+        return consumer
+
+    def drop(self, partition: _Partition, config: dict) -> None:
+        with self._lock:
+            consumer = self._consumers.pop(self._key(partition, config), None)
+        if consumer is not None:
+            _close_quietly(consumer)
+
+    def close_all(self, bootstrap: Optional[str] = None) -> None:
+        with self._lock:
+            keys = [k for k in self._consumers if bootstrap is None or k[0] == bootstrap]
+            consumers = [self._consumers.pop(k) for k in keys]
+        for consumer in consumers:
+            _close_quietly(consumer)
+
+
+def _close_quietly(client) -> None:
+    try:
+        client.close()
+    except Exception:  # closing a broken client: nothing left to save
+        pass
+
+
+_READERS = _ReaderPool()
+atexit.register(_READERS.close_all)
+
+
+def close_kafka_readers(bootstrap: Optional[str] = None) -> None:
+    """Close the source's pooled consumers (all, or those of one bootstrap address)."""
+    _READERS.close_all(bootstrap)
 
 
 class _RecordTimeWatermarkProvider(WatermarkEstimatorProvider):
@@ -588,36 +685,11 @@ class _ReadPartitionFn(beam.DoFn):
         self._records_read = Metrics.counter(_NAMESPACE, "kafka_records_read")
         self._poll_errors = Metrics.counter(_NAMESPACE, "kafka_poll_errors")
 
-    def setup(self):
-        self._consumers: dict[tuple, Any] = {}
-
-    def teardown(self):
-        for consumer in self._consumers.values():
-            consumer.close()
-        self._consumers = {}
-
     def _consumer(self, partition: _Partition):
-        """One consumer per partition, kept between calls so prefetched data is reused."""
-        from kafka import KafkaConsumer, TopicPartition
-
-        if getattr(self, "_consumers", None) is None:
-            self.setup()  # the BundleBasedDirectRunner does not set up splittable DoFns
-        key = (partition.bootstrap, partition.topic, partition.partition)
-        consumer = self._consumers.get(key)
-        if consumer is None:
-            consumer = KafkaConsumer(bootstrap_servers=partition.bootstrap,
-                                     enable_auto_commit=False, **self._consumer_config)
-            consumer.assign([TopicPartition(partition.topic, partition.partition)])
-            self._consumers[key] = consumer
-        return consumer
+        return _READERS.get(partition, self._consumer_config)
 
     def _drop_consumer(self, partition: _Partition) -> None:
-        consumer = self._consumers.pop((partition.bootstrap, partition.topic, partition.partition), None)
-        if consumer is not None:
-            try:
-                consumer.close()
-            except Exception:  # closing a broken client: nothing left to save
-                pass
+        _READERS.drop(partition, self._consumer_config)
 
     @beam.DoFn.unbounded_per_element()
     def process(
@@ -639,11 +711,14 @@ class _ReadPartitionFn(beam.DoFn):
         emitted = 0
         failures = 0
         while True:
+            if self._legacy and _checkpointed(tracker, restriction):
+                return
             try:
                 consumer = self._consumer(partition)
                 if consumer.position(tp) != position:
                     consumer.seek(tp, position)
-                batch = consumer.poll(timeout_ms=self._poll_ms, max_records=500).get(tp, [])
+                poll_ms = min(self._poll_ms, 100) if self._legacy else self._poll_ms
+                batch = consumer.poll(timeout_ms=poll_ms, max_records=500).get(tp, [])
                 failures = 0
             except (KafkaError, OSError, AssertionError) as error:
                 # Broker gone or metadata stale: back off, keep the position, resume.
@@ -652,10 +727,10 @@ class _ReadPartitionFn(beam.DoFn):
                 self._drop_consumer(partition)
                 _LOG.warning("kafka %s[%d] at offset %d: %s (retry %d)", partition.topic,
                              partition.partition, position, error, failures)
-                if failures >= 3:
-                    yield from _defer(tracker, self._legacy, min(2.0 ** failures, 30.0))
+                if failures >= 3 and not self._legacy:
+                    tracker.defer_remainder(Duration(seconds=min(2.0 ** failures, 30.0)))
                     return
-                time.sleep(0.2 * 2 ** failures)
+                time.sleep(min(0.2 * 2 ** failures, 5.0))
                 continue
             if not batch:
                 next_offset = consumer.position(tp) if consumer.position(tp) is not None else position
@@ -665,7 +740,9 @@ class _ReadPartitionFn(beam.DoFn):
                 highwater = consumer.highwater(tp)
                 if highwater is not None and position >= highwater:
                     self._advance(watermark, Timestamp.now() - self._delay)
-                yield from _defer(tracker, self._legacy, self._idle_resume)
+                if self._legacy:
+                    continue  # until the runner checkpoints; the poll paces this loop
+                tracker.defer_remainder(Duration(seconds=self._idle_resume))
                 return
             for record in batch:
                 if record.offset < position:
@@ -680,8 +757,8 @@ class _ReadPartitionFn(beam.DoFn):
                 self._advance(watermark, Timestamp.of(record.timestamp / 1000.0) - self._delay)
                 position = record.offset + 1
                 emitted += 1
-            if emitted >= self._max_records:
-                yield from _defer(tracker, self._legacy, 0)
+            if emitted >= self._max_records and not self._legacy:
+                tracker.defer_remainder()
                 return
 
     @staticmethod
@@ -708,20 +785,20 @@ class _LegacyReadPartitionFn(_ReadPartitionFn):
     def process(
         self,
         partition: _Partition,
-        tracker=beam.DoFn.RestrictionParam(_PartitionOffsetsProvider(legacy=True)),
+        tracker=beam.DoFn.RestrictionParam(_PartitionOffsetsProvider()),
         watermark=beam.DoFn.WatermarkEstimatorParam(_RecordTimeWatermarkProvider()),
-    ) -> Iterator[TimestampedValue]:
-        yield from self._read(partition, tracker, watermark)
+    ) -> list[TimestampedValue]:
+        return list(self._read(partition, tracker, watermark))
 
 
 class _LegacyReadBoundedPartitionFn(_ReadPartitionFn):
     def process(
         self,
         partition: _Partition,
-        tracker=beam.DoFn.RestrictionParam(_PartitionOffsetsProvider(legacy=True)),
+        tracker=beam.DoFn.RestrictionParam(_PartitionOffsetsProvider()),
         watermark=beam.DoFn.WatermarkEstimatorParam(_RecordTimeWatermarkProvider()),
-    ) -> Iterator[TimestampedValue]:
-        yield from self._read(partition, tracker, watermark)
+    ) -> list[TimestampedValue]:
+        return list(self._read(partition, tracker, watermark))
 
 
 def _raw_input(record, uri: str, read_from: int, span_start: int) -> RawInput:
@@ -819,7 +896,11 @@ class CommitKafkaOffsets(beam.PTransform):
         merged = tagged[0] if len(tagged) == 1 else tuple(tagged) | "MergeAcks" >> beam.Flatten()
         return (
             merged
-            | "GlobalWindow" >> beam.WindowInto(GlobalWindows())
+            # Acks of windowed sinks return to one global window, firing per
+            # element (runners that execute state behind a GroupByKey need a trigger).
+            | "GlobalWindow" >> beam.WindowInto(
+                GlobalWindows(), trigger=Repeatedly(AfterCount(1)),
+                accumulation_mode=AccumulationMode.DISCARDING)
             | "CommitOffsets" >> beam.ParDo(
                 _CommitOffsetsFn(self._bootstrap, self._group, len(streams), self._consumer_config))
         )
@@ -1103,7 +1184,9 @@ def streaming_direct_runner():
     expected"): the GroupByKey that its SDF override inserts is expanded only
     by the last override, after the streaming GroupByKey override ran. This
     runner expands that GroupByKey right after the SDF overrides, before the
-    streaming ones; nothing else changes.
+    streaming ones, and checkpoints splittable DoFns every 0.2 s instead of
+    every second (a process-wide setting of that runner), so that a reader
+    that waits for records does not hold an executor thread for long.
     """
     from apache_beam.runners.direct import direct_runner as _direct
     from apache_beam.runners.direct.sdf_direct_runner import (
@@ -1122,6 +1205,9 @@ def streaming_direct_runner():
                         break
                 return overrides
 
+            from apache_beam.runners.direct import transform_evaluator
+
+            transform_evaluator._ProcessElementsEvaluator.DEFAULT_MAX_DURATION = 0.2
             _direct._get_transform_overrides = overrides_in_order
             try:
                 return super().run_pipeline(pipeline, options)
