@@ -245,7 +245,7 @@ def test_files_dropped_while_running_are_each_written_once_and_moved(tmp_path):
                 time.sleep(0.35)
         (folder / "garbage.bin").write_bytes(bytes(range(256)) * 4)
 
-    counters = _run_watch(folder, out, drops, polls=30, move=True)
+    counters = _run_watch(folder, out, drops, polls=20, move=True)
 
     stories = _records(out, "stories")
     by_file = {}
@@ -271,7 +271,7 @@ def test_files_dropped_while_running_are_each_written_once_and_moved(tmp_path):
     assert journal["slow.txt"]["size"] == os.path.getsize(folder / PROCESSED_DIR / "slow.txt")
 
     assert counters["drop_files_emitted"] == 5
-    assert counters["drop_folder_listings"] == counters["drop_folder_polls"] == 30
+    assert counters["drop_folder_listings"] == counters["drop_folder_polls"] == 20
     assert counters["read"] == 5
     assert counters["read"] == counters["written"] + counters.get("dead_letters", 0)
     assert counters["drop_files_recorded"] == 5
@@ -285,7 +285,7 @@ def test_a_restart_ingests_only_new_and_changed_files(tmp_path):
     for name, headline in (("a.txt", "Bridge repairs finish early"), ("b.txt", "Airport adds routes")):
         (folder / name).write_bytes(story(headline, f"{headline} today."))
         os.utime(folder / name, (old, old))
-    first = _run_watch(folder, out, lambda: None, polls=12, move=False)
+    first = _run_watch(folder, out, lambda: None, polls=3, move=False)
     assert first["written"] == 2 and first["drop_files_recorded"] == 2
 
     # While stopped: b is re-sent corrected, a is touched with the same bytes, c is new.
@@ -294,7 +294,7 @@ def test_a_restart_ingests_only_new_and_changed_files(tmp_path):
     (folder / "c.txt").write_bytes(story("Library opens late", "The library opens late on Fridays."))
     os.utime(folder / "b.txt", (old + 120, old + 120))
     os.utime(folder / "c.txt", (old + 120, old + 120))
-    second = _run_watch(folder, out, lambda: None, polls=12, move=False)
+    second = _run_watch(folder, out, lambda: None, polls=3, move=False)
 
     assert second["drop_files_emitted"] == 3  # a (touched), b (changed), c (new); not the old versions
     assert second["drop_files_unchanged"] == 1
@@ -306,5 +306,46 @@ def test_a_restart_ingests_only_new_and_changed_files(tmp_path):
                                        ("a.txt", STATUS_UNCHANGED), ("b.txt", STATUS_INGESTED),
                                        ("c.txt", STATUS_INGESTED)])
 
-    third = _run_watch(folder, out, lambda: None, polls=4, move=False)
+    third = _run_watch(folder, out, lambda: None, polls=2, move=False)
     assert third.get("drop_files_emitted", 0) == 0 and third.get("written", 0) == 0
+
+
+def test_wire_ingest_run_watch_writes_records_and_state_then_is_stopped(tmp_path):
+    """The CLI end to end: ``wire-ingest run --watch`` until the state store
+    shows both files done, then stopped as an operator would stop it."""
+    import signal
+    import subprocess
+    import sys
+
+    folder, out = tmp_path / "drop", tmp_path / "out"
+    folder.mkdir()
+    (folder / "seed.txt").write_bytes(SEED.read_bytes())
+    (folder / "noise.bin").write_bytes(bytes(range(256)) * 8)
+    command = [sys.executable, "-m", "pipelines.cli", "run", "--watch", str(folder),
+               "--output", str(out), "--poll-interval", "0.3", "--settle-seconds", "0.5",
+               "--window-seconds", "1", "--move-processed"]
+    process = subprocess.Popen(command, cwd=Path(__file__).parents[1], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline and process.poll() is None:
+            if os.path.exists(journal_path(str(out))) and len(_journal(out)) >= 2:
+                break
+            time.sleep(0.5)
+        assert process.poll() is None, process.stdout.read().decode(errors="replace")[-3000:]
+        assert len(_journal(out)) == 2, "both files recorded within 90 s"
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    journal = {os.path.basename(e["path"]): e for e in _journal(out)}
+    assert journal["seed.txt"]["status"] == STATUS_INGESTED
+    assert journal["noise.bin"]["status"] == STATUS_ERROR
+    assert os.listdir(folder / PROCESSED_DIR) == ["seed.txt"]
+    assert os.listdir(folder / ERROR_DIR) == ["noise.bin"]
+    headlines = [r["headline"] for r in _records(out, "stories")]
+    assert headlines == ["Putin ‘ready’ for talks with Ukraine in Minsk: Kremlin"]
+    assert [os.path.basename(d["source"]["uri"]) for d in _records(out, "dead-letters")] == ["noise.bin"]

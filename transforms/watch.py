@@ -26,7 +26,8 @@ Guarantees:
 * Event time: the file's mtime; a file that turns up with an mtime behind the
   watermark (a rename of an old file, a copy that kept its mtime) takes the
   watermark instead, so it is never late and never dropped by a window. The
-  watermark follows wall time (poll time minus the settle period).
+  watermark follows wall time: the poll time, held back to the oldest mtime
+  of a file still settling.
 
 Not guaranteed: order; exactly-once output. A crash between writing a file's
 records and recording it re-ingests the file (the records repeat, with the same
@@ -54,7 +55,7 @@ from apache_beam.io.watermark_estimators import ManualWatermarkEstimator
 from apache_beam.metrics import Metrics
 from apache_beam.transforms import window
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
-from apache_beam.utils.timestamp import MIN_TIMESTAMP, Duration, Timestamp
+from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 
 from transforms.ingested_files import (
     STATUS_ERROR,
@@ -321,7 +322,6 @@ class _PollFolderFn(beam.DoFn):
     def __init__(self, poll_interval: float, settle_seconds: float, state_dir: Optional[str]):
         self._interval = poll_interval
         self._settle_ns = int(settle_seconds * 1e9)
-        self._settle = Duration(seconds=settle_seconds)
         self._state_dir = state_dir
         self._polls = Metrics.counter(_NAMESPACE, "drop_folder_polls")
         self._listings = Metrics.counter(_NAMESPACE, "drop_folder_listings")
@@ -403,7 +403,11 @@ class _PollFolderFn(beam.DoFn):
         for f in sorted(new_files, key=lambda f: f.mtime_ns):
             stamp = max(Timestamp(micros=f.mtime_ns // 1000), floor)
             outputs.append(window.TimestampedValue(DropFile(f.path, f.size, f.mtime_ns, folder), stamp))
-        target = Timestamp.of(now) - self._settle
+        # No file still settling is older than its mtime; anything else that
+        # turns up later with an older mtime takes the watermark (see above).
+        target = Timestamp.of(now)
+        for pending in settled.observations.values():
+            target = min(target, Timestamp(micros=pending.mtime_ns // 1000))
         if target > floor:
             watermark.set_watermark(target)
         self._polls.inc()
