@@ -310,6 +310,29 @@ def test_a_restart_ingests_only_new_and_changed_files(tmp_path):
     assert third.get("drop_files_emitted", 0) == 0 and third.get("written", 0) == 0
 
 
+def test_portable_runner_polls_and_emits_each_pending_file_once(tmp_path):
+    """Flink's path (PortableRunner, LOOPBACK): the poller self-checkpoints after
+    every poll and resumes from its restriction; with nothing recorded yet, the
+    in-flight set alone keeps four polls from emitting a file twice."""
+    from apache_beam.testing.util import assert_that, equal_to
+
+    folder, out = tmp_path / "drop", tmp_path / "out"
+    folder.mkdir()
+    old = time.time() - 100
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (folder / name).write_bytes(story(f"Headline {name}", "Body."))
+        os.utime(folder / name, (old, old))
+    (folder / "d.txt.part").write_bytes(b"still uploading")
+    options = PipelineOptions(["--runner=PortableRunner", "--job_endpoint=embed",
+                               "--environment_type=LOOPBACK"])
+    with beam.Pipeline(options=options) as pipeline:
+        read = pipeline | "ReadDropFolders" >> ReadDropFolders(
+            [str(folder)], poll_interval_seconds=0.2, settle_seconds=0.1, state_dir=str(out), max_polls=4)
+        names = read[ReadDropFolders.INPUTS] | "Names" >> beam.Map(lambda raw: os.path.basename(raw.source.uri))
+        assert_that(names, equal_to(["a.txt", "b.txt", "c.txt"]))
+        assert_that(read[ReadDropFolders.DEAD_LETTERS], equal_to([]), label="NoDeadLetters")
+
+
 def test_wire_ingest_run_watch_writes_records_and_state_then_is_stopped(tmp_path):
     """The CLI end to end: ``wire-ingest run --watch`` until the state store
     shows both files done, then stopped as an operator would stop it."""
