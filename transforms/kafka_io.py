@@ -44,8 +44,10 @@ fingerprint of the schema's parsing canonical form + binary datum) by default,
 or Confluent wire format (``00`` + 4-byte big-endian schema id + datum).
 Stories are keyed by story id, dead letters by their source's record id. The
 producer is flushed in ``finish_bundle`` and every send is checked before the
-bundle commits; the sinks then output the ``SourcePosition`` of what they
-delivered (the acknowledgements for ``CommitKafkaOffsets``).
+bundle commits; the sinks then output what they delivered (the records, so
+that sinks can be chained and the last one's output acknowledges all of them,
+or with ``emit="positions"`` their ``SourcePosition``: acknowledgements for
+``CommitKafkaOffsets``).
 ``decode_story_message`` / ``decode_message`` read the framing back.
 
 Failures: a broker unreachable at start raises ``BrokerUnavailableError``
@@ -1074,25 +1076,33 @@ def decode_story_message(data: bytes, schema_ids: Optional[dict[int, str]] = Non
 # --------------------------------------------------------------------------- sinks
 
 
+EMIT_RECORDS = "records"
+EMIT_POSITIONS = "positions"
+
+
 class _WriteToKafka(beam.PTransform):
     KIND = "story"
+    OUTPUT_TYPE: Any = Story
 
-    def __init__(self, bootstrap: str, topic: str, encoding: str = SINGLE_OBJECT,
-                 schema_id: Optional[int] = None, producer_config: Optional[dict] = None):
+    def __init__(self, bootstrap: str, topic: str, confluent_schema_id: Optional[int] = None,
+                 producer_config: Optional[dict] = None, emit: str = EMIT_RECORDS):
         super().__init__()
         if not bootstrap:
             raise ValueError("bootstrap: give HOST:PORT of a Kafka broker")
         if not topic:
             raise ValueError("topic: give the output topic")
-        if encoding not in (SINGLE_OBJECT, CONFLUENT):
-            raise ValueError(f"encoding: {SINGLE_OBJECT} or {CONFLUENT}, got {encoding!r}")
-        if encoding == CONFLUENT and (schema_id is None or not 0 <= schema_id < 2 ** 31):
-            raise ValueError("schema_id: the Confluent wire format needs the registry's schema id")
-        self._fn = _ProduceFn(bootstrap, topic, self.KIND, encoding, schema_id,
-                              dict(producer_config or {}))
+        if confluent_schema_id is not None and not 0 <= confluent_schema_id < 2 ** 31:
+            raise ValueError("confluent_schema_id: a schema registry id, 0 to 2**31-1")
+        if emit not in (EMIT_RECORDS, EMIT_POSITIONS):
+            raise ValueError(f"emit: {EMIT_RECORDS} or {EMIT_POSITIONS}, got {emit!r}")
+        encoding = SINGLE_OBJECT if confluent_schema_id is None else CONFLUENT
+        self._emit = emit
+        self._fn = _ProduceFn(bootstrap, topic, self.KIND, encoding, confluent_schema_id,
+                              dict(producer_config or {}), emit == EMIT_POSITIONS)
 
     def expand(self, records):
-        return records | "Produce" >> beam.ParDo(self._fn).with_output_types(SourcePosition)
+        output_type = SourcePosition if self._emit == EMIT_POSITIONS else self.OUTPUT_TYPE
+        return records | "Produce" >> beam.ParDo(self._fn).with_output_types(output_type)
 
 
 class WriteStoriesToKafka(_WriteToKafka):
@@ -1101,28 +1111,36 @@ class WriteStoriesToKafka(_WriteToKafka):
     Args:
         bootstrap: ``HOST:PORT``.
         topic: output topic.
-        encoding: ``single_object`` (default) or ``confluent``.
-        schema_id: the registry id of ``schemas/story.avsc`` for ``confluent``.
+        confluent_schema_id: write the Confluent wire format with this
+            registry id of ``schemas/story.avsc`` (default: single-object encoding).
         producer_config: extra kafka-python ``KafkaProducer`` settings.
+        emit: ``records`` (default): output the stories the broker acknowledged,
+            so that further sinks can be chained after this one;
+            ``positions``: output their ``SourcePosition`` (acknowledgements
+            for ``CommitKafkaOffsets``).
 
-    Returns: PCollection[SourcePosition] of the stories delivered (acknowledged).
+    Returns: the delivered stories, or their positions (see ``emit``).
     """
 
     KIND = "story"
+    OUTPUT_TYPE = Story
 
 
 class WriteDeadLettersToKafka(_WriteToKafka):
     """Write ``DeadLetter`` records (raw bytes and source position) to a dead-letter topic.
 
     Same options as ``WriteStoriesToKafka``; keyed by the source's record id.
-    Returns: PCollection[SourcePosition] of the dead letters delivered.
+    Returns: the delivered dead letters, or their positions (see ``emit``).
     """
 
     KIND = "dead_letter"
+    OUTPUT_TYPE = DeadLetter
 
 
 class _ProduceFn(beam.DoFn):
-    def __init__(self, bootstrap, topic, kind, encoding, schema_id, producer_config):
+    def __init__(self, bootstrap, topic, kind, encoding, schema_id, producer_config,
+                 emit_positions=False):
+        self._emit_positions = emit_positions
         self._bootstrap = bootstrap
         self._topic = topic
         self._kind = kind
@@ -1159,7 +1177,8 @@ class _ProduceFn(beam.DoFn):
         key = element.id if isinstance(element, Story) else element.source.record_id()
         future = self._producer.send(self._topic, value=value, key=key.encode("ascii"),
                                      headers=self._schema_header)
-        self._pending.append((future, element.source, timestamp, window))
+        self._pending.append((future, element.source if self._emit_positions else element,
+                              timestamp, window))
 
     def finish_bundle(self):
         if not self._pending:
@@ -1167,9 +1186,9 @@ class _ProduceFn(beam.DoFn):
         self._producer.flush(timeout=60)
         for future, _, _, _ in self._pending:
             future.get(timeout=0)  # raises if the broker did not acknowledge: bundle retries
-        for _, source, timestamp, window in self._pending:
+        for _, delivered, timestamp, window in self._pending:
             self._written.inc()
-            yield WindowedValue(source, timestamp, [window])
+            yield WindowedValue(delivered, timestamp, [window])
         self._pending = []
 
 
