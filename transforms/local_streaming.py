@@ -5,8 +5,8 @@ that runs unbounded splittable DoFns (the drop-folder watcher, the Kafka
 reader) the way the portable runners and Flink do:
 
 * ``tracker.defer_remainder()`` checkpoints the element and the runner
-  resumes it (Beam 2.77's direct runner drops the deferred residual and ends
-  the element after its first call);
+  resumes it when asked (Beam 2.77's direct runner drops the deferred
+  residual and ends the element after its first call);
 * the output watermark of the splittable step follows the DoFn's watermark
   estimator (the direct runner holds it at -infinity while any residual is
   pending, so windows downstream never close and nothing windowed is ever
@@ -18,25 +18,30 @@ reader) the way the portable runners and Flink do:
   (the direct runner's serial queue pops the newest, so under a steady stream
   of small bundles an old one, e.g. a lone dead letter, waited for the stream
   to end);
+* an idle pipeline does not spin a core (the runner's monitor rests briefly
+  when a round finds nothing to do);
 * metrics count every bundle (the direct runner's executor threads keep one
   state sampler each, whose cached per-step states hold on to the metrics
   container of the step's first bundle on that thread, so every later bundle's
   counts were lost: a counter read 2 after 5 elements).
 
-Not guaranteed: resume delays. A deferred element is resumed at once; the
-DoFn paces itself (the drop-folder watcher sleeps briefly until its next
-poll). The fixes are installed once per process into Beam's direct-runner
+A deferred element resumes after the delay it asked for (a processing-time
+timer), or at once when it gave none. The fixes are installed once per process into Beam's direct-runner
 modules and change nothing for pipelines without splittable DoFns.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Optional
 
 __all__ = ["local_streaming_runner", "install_direct_runner_fixes"]
 
 _INSTALL_LOCK = threading.Lock()
+#: The runner's monitor task resubmits itself at once, forever: with nothing
+#: to do it spun a core. Idle, it now rests this long per round.
+_IDLE_MONITOR_REST_SECONDS = 0.005
 _INSTALLED = False
 
 
@@ -111,6 +116,18 @@ def install_direct_runner_fixes() -> None:
 
         executor._SerialEvaluationState._update_currently_evaluating = oldest_first
 
+        monitor_call = executor._ExecutorServiceParallelExecutor._MonitorTask.call
+
+        def monitor_that_rests_when_idle(self, state_sampler):
+            idle = self._executor.all_updates._queue.empty()
+            try:
+                return monitor_call(self, state_sampler)
+            finally:
+                if idle:
+                    time.sleep(_IDLE_MONITOR_REST_SECONDS)
+
+        executor._ExecutorServiceParallelExecutor._MonitorTask.call = monitor_that_rests_when_idle
+
         invoker_cls, process_fn_cls = _fixed_classes()
         evaluators.SDFProcessElementInvoker = invoker_cls
 
@@ -122,8 +139,8 @@ def install_direct_runner_fixes() -> None:
         _INSTALLED = True
 
 
-def _unwrap_residual(residual: Any) -> tuple[Any, Any, Optional[Any]]:
-    """(restriction, watermark estimator state, watermark) of a checkpoint.
+def _unwrap_residual(residual: Any) -> tuple[Any, Any, Optional[Any], Optional[Any]]:
+    """(restriction, watermark estimator state, watermark, resume delay) of a checkpoint.
 
     Beam's invoker returns checkpoints as ``SplitResultResidual`` lists whose
     value is ``((element, (restriction, estimator_state)), size)``.
@@ -134,8 +151,8 @@ def _unwrap_residual(residual: Any) -> tuple[Any, Any, Optional[Any]]:
         residual = residual[0]
     if isinstance(residual, SplitResultResidual):
         (_, (restriction, estimator_state)), _ = residual.residual_value.value
-        return restriction, estimator_state, residual.current_watermark
-    return residual, None, None
+        return restriction, estimator_state, residual.current_watermark, residual.deferred_timestamp
+    return residual, None, None, None
 
 
 def _fixed_classes():
@@ -149,6 +166,7 @@ def _fixed_classes():
     from apache_beam.runners.direct.util import KeyedWorkItem
     from apache_beam.runners.direct.watermark_manager import WatermarkManager
     from apache_beam.transforms.core import ProcessContinuation
+    from apache_beam.utils.timestamp import Timestamp
     from apache_beam.utils.windowed_value import WindowedValue
 
     class _ResumingInvoker(SDFProcessElementInvoker):
@@ -223,7 +241,7 @@ def _fixed_classes():
                     state.clear_state(window, tag)
                 state.add_state(window, self.watermark_hold_tag, WatermarkManager.WATERMARK_POS_INF)
                 return
-            next_restriction, next_estimator_state, watermark = _unwrap_residual(residual)
+            next_restriction, next_estimator_state, watermark, delay = _unwrap_residual(residual)
             for tag in (self._element_tag, self._restriction_tag, self._watermark_state_tag):
                 state.clear_state(window, tag)
             # Stored wrapped in a list: a falsy element (b'') must not look like "no element".
@@ -235,6 +253,11 @@ def _fixed_classes():
             state.clear_state(window, self.watermark_hold_tag)
             state.add_state(window, self.watermark_hold_tag,
                             watermark if watermark is not None else WatermarkManager.WATERMARK_NEG_INF)
-            state.set_timer(window, "", TimeDomain.WATERMARK, WatermarkManager.WATERMARK_NEG_INF)
+            if delay is not None and delay.micros > 0:
+                # Resume at the time the DoFn asked for, on the wall clock; the
+                # runner's single worker thread stays free meanwhile.
+                state.set_timer(window, "", TimeDomain.REAL_TIME, Timestamp.now() + delay)
+            else:
+                state.set_timer(window, "", TimeDomain.WATERMARK, WatermarkManager.WATERMARK_NEG_INF)
 
     return _ResumingInvoker, _WatermarkFollowingProcessFn

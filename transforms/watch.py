@@ -223,11 +223,12 @@ class RecordIngestedFiles(beam.PTransform):
 
 
 def _ack_key(source: SourcePosition, failed: bool, folders: Optional[tuple[str, ...]]) -> Iterator:
-    if source.kind != "file" or source.timestamp is None:
+    if source.kind != "file":
         return
     if folders is not None and os.path.dirname(source.uri) not in folders:
         return
-    yield f"{source.uri}\n{source.timestamp}", (source.item_index, max(1, source.item_count), failed)
+    mtime_ms = source.timestamp or 0  # read_file_input gives None for an mtime of 0
+    yield f"{source.uri}\n{mtime_ms}", (source.item_index, max(1, source.item_count), failed)
 
 
 # --------------------------------------------------------------------------- the poller
