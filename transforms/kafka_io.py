@@ -337,6 +337,22 @@ def _unwrap_restriction(restriction):
     raise TypeError(f"not an offset restriction: {restriction!r}")
 
 
+def _outlast_checkpoint_timer(called_at: float) -> None:
+    """Return only after the BundleBasedDirectRunner's checkpoint timer fired.
+
+    That runner starts a timer per call that checkpoints "the current
+    restriction" and never cancels it: a call that ends earlier lets the
+    timer split the next call's restriction and file the residual under the
+    wrong element, which loses it.
+    """
+    from apache_beam.runners.direct import transform_evaluator
+
+    delay = transform_evaluator._ProcessElementsEvaluator.DEFAULT_MAX_DURATION
+    remaining = called_at + delay + 0.05 - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
 def _checkpointed(tracker, original: OffsetRange) -> bool:
     """True once the runner split the restriction at a checkpoint."""
     return tracker.current_restriction().stop != original.stop
@@ -706,6 +722,7 @@ class _ReadPartitionFn(beam.DoFn):
         from kafka import TopicPartition
         from kafka.errors import KafkaError
 
+        called_at = time.monotonic()
         tp = TopicPartition(partition.topic, partition.partition)
         restriction = tracker.current_restriction()
         position = restriction.start
@@ -738,6 +755,8 @@ class _ReadPartitionFn(beam.DoFn):
                 next_offset = consumer.position(tp) if consumer.position(tp) is not None else position
                 if restriction.stop != _UNBOUNDED_END and next_offset >= restriction.stop:
                     tracker.try_claim(restriction.stop)  # nothing left before stop
+                    if self._legacy:
+                        _outlast_checkpoint_timer(called_at)
                     return
                 highwater = consumer.highwater(tp)
                 if highwater is not None and position >= highwater:
