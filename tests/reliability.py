@@ -243,3 +243,252 @@ def read_avro_dir(output: Path, prefix: str) -> list[dict]:
         with open(path, "rb") as handle:
             records.extend(fastavro.reader(handle, reader_schema=schema))
     return records
+
+
+# ---- a broker that can go away: a TCP proxy in front of it -------------------------------------
+
+
+class TcpProxy:
+    """Forwards a loopback port to a broker's port, and can cut every connection.
+
+    The broker advertises the proxy's address, so all client traffic (bootstrap
+    and partition leaders alike) goes through it. ``cut()`` closes the listening
+    socket and every open connection (clients see resets, then refused
+    connections, as when a broker host goes down); ``restore()`` listens again
+    on the same port. The broker itself, and the data it holds, stay.
+    """
+
+    def __init__(self, listen_port: int, target_port: int):
+        import threading
+
+        self.listen_port = listen_port
+        self.target_port = target_port
+        self._lock = threading.Lock()
+        self._sockets: list = []
+        self._server = None
+        self._accepting = None
+
+    def start(self) -> "TcpProxy":
+        import socket
+        import threading
+
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.listen_port))
+        server.listen(64)
+        self._server = server
+        self._accepting = threading.Thread(target=self._accept, args=(server,), daemon=True)
+        self._accepting.start()
+        return self
+
+    def _accept(self, server) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return  # cut
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port), 5)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)  # idle long polls are normal: no read timeout
+            with self._lock:
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink) -> None:
+        import socket
+
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        import socket
+
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for s in sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def restore(self) -> None:
+        self.start()
+
+    stop = cut
+
+
+class ProxiedBroker:
+    """A Tansu broker reached only through a ``TcpProxy`` (see there): ``bootstrap``
+    is the proxy's address; ``go_away()`` / ``come_back()`` cut and restore it."""
+
+    def __init__(self):
+        import os
+        import subprocess
+
+        from tests.broker import KafkaBroker, free_port
+
+        self.proxy_port = free_port()
+        self.broker = KafkaBroker()
+        self.proxy = TcpProxy(self.proxy_port, self.broker.port).start()
+        url = f"tcp://127.0.0.1:{self.broker.port}"
+        advertised = f"tcp://127.0.0.1:{self.proxy_port}"
+        self.broker._process = subprocess.Popen(
+            [self.broker.binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "error"})
+        self.broker.port = self.proxy_port  # clients (and the readiness check) go through the proxy
+        try:
+            self.broker._wait_until_ready(20.0)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.proxy_port}"
+
+    def new_topic(self, prefix: str = "t", partitions: int = 3) -> str:
+        return self.broker.new_topic(prefix, partitions)
+
+    def go_away(self) -> None:
+        self.proxy.cut()
+
+    def come_back(self) -> None:
+        self.proxy.restore()
+
+    def stop(self) -> None:
+        self.proxy.cut()
+        self.broker.stop()
+
+
+# ---- the pipeline as a process ---------------------------------------------------------------------
+
+
+class PipelineProcess:
+    """``wire-ingest run ARGS`` as a child process in its own process group."""
+
+    def __init__(self, args: list[str], log_path: Path):
+        self.args = args
+        self.log_path = log_path
+        self.process = None
+        self.incarnations: list[tuple[float, float | None]] = []  # (start, end) wall time in millis
+
+    def start(self) -> "PipelineProcess":
+        import subprocess
+        import time
+
+        log = open(self.log_path, "ab")
+        log.write(f"\n==== start {time.strftime('%X')} ====\n".encode())
+        log.flush()
+        self.process = subprocess.Popen(cli_command("run", *self.args), stdout=log, stderr=subprocess.STDOUT,
+                                        env=cli_env(), start_new_session=True)
+        log.close()
+        self.incarnations.append((time.time() * 1000, None))
+        return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def _ended(self) -> None:
+        import time
+
+        start, _ = self.incarnations[-1]
+        self.incarnations[-1] = (start, time.time() * 1000)
+
+    def kill9(self) -> None:
+        """SIGKILL the whole process group: no cleanup, no flush, no goodbye."""
+        import os
+        import signal
+
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(30)
+            self._ended()
+
+    def stop(self, grace: float = 10.0) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.alive():
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(30)
+            self._ended()
+
+    def log_tail(self, chars: int = 4000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+def produce(bootstrap: str, topic: str, messages, rate: float | None = None) -> list[tuple[int, int]]:
+    """Send (key, value) messages, paced at ``rate`` per second; returns the acknowledged
+    (partition, offset) of each, in order (Tansu's ListOffsets(latest) is not the high
+    watermark, so tests take the end offsets from here)."""
+    import time
+
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=10, linger_ms=5)
+    sent = 0
+    started = time.monotonic()
+    futures = []
+    try:
+        for key, value in messages:
+            futures.append(producer.send(topic, value=value, key=key))
+            sent += 1
+            if rate:
+                delay = started + sent / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+        producer.flush(60)
+        metadata = [future.get(60) for future in futures]
+    finally:
+        producer.close(10)
+    return [(m.partition, m.offset) for m in metadata]
+
+
+def committed_offsets(bootstrap: str, topic: str, group: str, partitions: int = 3) -> dict[int, int]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        return {p: consumer.committed(TopicPartition(topic, p)) or 0 for p in range(partitions)}
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int = 3) -> dict[int, int]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        ends = consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+        return {tp.partition: offset for tp, offset in ends.items()}
+    finally:
+        consumer.close()
