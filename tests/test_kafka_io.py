@@ -34,6 +34,7 @@ from transforms.kafka_io import (
     encode_single_object,
     parse_start,
     schema_fingerprint,
+    beam_streaming_direct_runner,
     streaming_direct_runner,
 )
 from transforms.model import DeadLetter, SourcePosition, Story
@@ -42,8 +43,10 @@ SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 BASE_TS = 1_700_000_000_000
 
 
-def streaming_pipeline() -> beam.Pipeline:
-    return beam.Pipeline(runner=streaming_direct_runner(), options=PipelineOptions(["--streaming"]))
+def streaming_pipeline(beam_runner: bool = False) -> beam.Pipeline:
+    """The project's local streaming runner, or (``beam_runner``) Beam's own with its SDF fixes."""
+    runner = beam_streaming_direct_runner() if beam_runner else streaming_direct_runner()
+    return beam.Pipeline(runner=runner, options=PipelineOptions(["--streaming"]))
 
 
 def portable_pipeline() -> beam.Pipeline:
@@ -190,7 +193,8 @@ def test_broker_down_at_start_fails_fast_with_a_clear_error():
     assert time.monotonic() - started < 20
 
 
-def test_bounded_read_keeps_lineage_and_event_time(kafka_broker):
+@pytest.mark.parametrize("beam_runner", [False, True], ids=["local_runner", "beam_direct_runner"])
+def test_bounded_read_keeps_lineage_and_event_time(kafka_broker, beam_runner):
     topic = kafka_broker.new_topic("lineage", 3)
     produce(kafka_broker.bootstrap, topic, 30)
     uri = f"kafka://{kafka_broker.bootstrap}/{topic}"
@@ -207,7 +211,7 @@ def test_bounded_read_keeps_lineage_and_event_time(kafka_broker):
         expected.append(("kafka", uri, f"partition {partition} offset {offset}", topic, partition,
                          offset, b"k%d" % i, BASE_TS + i * 1000, headers,
                          "plain_text" if i % 2 else None, b"story %d" % i, BASE_TS + i * 1000))
-    with streaming_pipeline() as p:
+    with streaming_pipeline(beam_runner) as p:
         raw = p | ReadWireStoriesFromKafka(kafka_broker.bootstrap, topic, start="earliest",
                                            stop_at_end=True)
         assert_that(raw | beam.Map(describe), equal_to(expected))

@@ -85,6 +85,7 @@ from transforms.model import DeadLetter, RawInput, SourcePosition, Story
 __all__ = [
     "close_kafka_readers",
     "streaming_direct_runner",
+    "beam_streaming_direct_runner",
     "ReadWireStoriesFromKafka",
     "CommitKafkaOffsets",
     "WriteStoriesToKafka",
@@ -274,24 +275,25 @@ class ReadWireStoriesFromKafka(beam.PTransform):
     def expand(self, pbegin):
         if self._check_at_start:
             check_broker(self._bootstrap, consumer_config=self._consumer_config)
-        legacy = _is_legacy_direct_runner(pbegin.pipeline)
+        mode = _runner_mode(pbegin.pipeline)
+        eager = mode != _FN_API
         locate = _LocatePartitions(self._bootstrap, self._group, self._start, self._stop_at_end,
                                    self._consumer_config)
         if self._stop_at_end:
             discover = _ListPartitionsFn(locate)
-            read_class = _LegacyReadBoundedPartitionFn if legacy else _ReadBoundedPartitionFn
-            read = read_class(self._consumer_config, legacy=legacy, **self._read)
+            read_class = _EagerReadBoundedPartitionFn if eager else _ReadBoundedPartitionFn
+            read = read_class(self._consumer_config, mode=mode, **self._read)
         else:
-            watch_class = _LegacyWatchPartitionsFn if legacy else _WatchPartitionsFn
-            discover = watch_class(locate, self._discovery_interval, legacy)
-            read_class = _LegacyReadPartitionFn if legacy else _ReadPartitionFn
-            read = read_class(self._consumer_config, legacy=legacy, **self._read)
+            watch_class = _EagerWatchPartitionsFn if eager else _WatchPartitionsFn
+            discover = watch_class(locate, self._discovery_interval, mode)
+            read_class = _EagerReadPartitionFn if eager else _ReadPartitionFn
+            read = read_class(self._consumer_config, mode=mode, **self._read)
         partitions = (
             pbegin
             | "Impulse" >> beam.Create([self._topic])
             | "DiscoverPartitions" >> beam.ParDo(discover)
         )
-        if not (legacy and not self._stop_at_end):
+        if not (eager and not self._stop_at_end):
             return partitions | "ReadPartitions" >> beam.ParDo(read).with_output_types(RawInput)
         # The BundleBasedDirectRunner runs a splittable DoFn behind a
         # GroupByKey, which Beam refuses on an unbounded input without a
@@ -306,19 +308,33 @@ class ReadWireStoriesFromKafka(beam.PTransform):
         )
 
 
-def _is_legacy_direct_runner(pipeline) -> bool:
-    """True on the BundleBasedDirectRunner, whose SDF support predates defer_remainder.
+_FN_API = "fn_api"
+_LOCAL = "local"
+_LEGACY = "legacy"
 
-    That runner checks that a restriction is done right after calling
-    ``process`` (before a generator has run), drops residuals from
-    ``defer_remainder``, and resumes a restriction only when its own timer
-    checkpointed it (``try_split(0)`` after one second). So there ``process``
-    runs eagerly and reads until that checkpoint; the Fn API runners
-    (portable, Flink) get a lazy ``process`` that defers when caught up.
+
+def _runner_mode(pipeline) -> str:
+    """How the splittable DoFns must behave on the pipeline's runner.
+
+    ``fn_api`` (portable, Flink, FnApiRunner): a lazy ``process`` that calls
+    ``defer_remainder`` when caught up. On the BundleBasedDirectRunner,
+    ``process`` must be eager (a list): that runner checks that the
+    restriction is done right after calling it, before a generator has run.
+    ``local``: the project's local streaming runner
+    (``transforms.local_streaming``), which resumes ``defer_remainder``.
+    ``legacy``: Beam's own BundleBasedDirectRunner, which drops deferred
+    residuals and resumes only what its own timer checkpointed
+    (``try_split(0)`` after ``DEFAULT_MAX_DURATION``): there a call reads
+    until that checkpoint.
     """
+    from apache_beam.runners.direct import sdf_direct_runner, transform_evaluator
     from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 
-    return isinstance(getattr(pipeline, "runner", None), BundleBasedDirectRunner)
+    if not isinstance(getattr(pipeline, "runner", None), BundleBasedDirectRunner):
+        return _FN_API
+    if transform_evaluator.SDFProcessElementInvoker is not sdf_direct_runner.SDFProcessElementInvoker:
+        return _LOCAL
+    return _LEGACY
 
 
 def _unwrap_restriction(restriction):
@@ -515,10 +531,10 @@ class _CheckpointOnlyTracker(OffsetRestrictionTracker):
 class _WatchPartitionsFn(beam.DoFn):
     """Unbounded mode: emits each partition once, as it appears, forever."""
 
-    def __init__(self, locate: _LocatePartitions, interval: float, legacy: bool = False):
+    def __init__(self, locate: _LocatePartitions, interval: float, mode: str = _FN_API):
         self._locate = locate
         self._interval = interval
-        self._legacy = legacy
+        self._legacy = mode == _LEGACY
 
     def setup(self):
         self._consumer = None
@@ -584,7 +600,7 @@ class _WatchPartitionsFn(beam.DoFn):
             return []
 
 
-class _LegacyWatchPartitionsFn(_WatchPartitionsFn):
+class _EagerWatchPartitionsFn(_WatchPartitionsFn):
     @beam.DoFn.unbounded_per_element()
     def process(
         self,
@@ -693,8 +709,12 @@ class _ReadPartitionFn(beam.DoFn):
     """Reads one partition per restriction, by assignment and seek."""
 
     def __init__(self, consumer_config: dict, poll_timeout: float, idle_resume: float,
-                 watermark_delay: float, max_records_per_call: int, legacy: bool = False):
-        self._legacy = legacy
+                 watermark_delay: float, max_records_per_call: int, mode: str = _FN_API):
+        self._legacy = mode == _LEGACY
+        # Eager calls hold their output in memory: keep them short.
+        self._call_seconds = None if mode == _FN_API else 1.0
+        if mode != _FN_API:
+            max_records_per_call = min(max_records_per_call, 2000)
         self._consumer_config = consumer_config
         self._poll_ms = int(poll_timeout * 1000)
         self._idle_resume = idle_resume
@@ -778,7 +798,9 @@ class _ReadPartitionFn(beam.DoFn):
                 self._advance(watermark, Timestamp.of(record.timestamp / 1000.0) - self._delay)
                 position = record.offset + 1
                 emitted += 1
-            if emitted >= self._max_records and not self._legacy:
+            over_time = self._call_seconds is not None and \
+                time.monotonic() - called_at > self._call_seconds
+            if (emitted >= self._max_records or over_time) and not self._legacy:
                 tracker.defer_remainder()
                 return
 
@@ -801,7 +823,7 @@ class _ReadBoundedPartitionFn(_ReadPartitionFn):
         yield from self._read(partition, tracker, watermark)
 
 
-class _LegacyReadPartitionFn(_ReadPartitionFn):
+class _EagerReadPartitionFn(_ReadPartitionFn):
     @beam.DoFn.unbounded_per_element()
     def process(
         self,
@@ -812,7 +834,7 @@ class _LegacyReadPartitionFn(_ReadPartitionFn):
         return list(self._read(partition, tracker, watermark))
 
 
-class _LegacyReadBoundedPartitionFn(_ReadPartitionFn):
+class _EagerReadBoundedPartitionFn(_ReadPartitionFn):
     def process(
         self,
         partition: _Partition,
@@ -1215,6 +1237,20 @@ class _ProduceFn(beam.DoFn):
 
 
 def streaming_direct_runner():
+    """The local runner for streaming pipelines with this source.
+
+    The project's ``transforms.local_streaming.local_streaming_runner`` (which
+    resumes deferred restrictions and follows the source's watermark) when
+    present, else ``beam_streaming_direct_runner()``.
+    """
+    try:
+        from transforms.local_streaming import local_streaming_runner
+    except ImportError:
+        return beam_streaming_direct_runner()
+    return local_streaming_runner()
+
+
+def beam_streaming_direct_runner():
     """A BundleBasedDirectRunner that can run splittable DoFns with ``--streaming``.
 
     Beam 2.77's BundleBasedDirectRunner rejects any splittable DoFn in
