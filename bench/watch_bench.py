@@ -7,13 +7,18 @@ rename from ``.part`` in ``rename`` mode, the close in ``plain`` mode, which mus
 then wait out the settle period); its record is written when the Avro file
 holding it is renamed into place (that file's mtime). Prints p50/p99/max.
 
+With ``--cli`` the real command runs instead, as a subprocess: ``wire-ingest
+run --watch`` (the whole chain: parse, normalize, enrich, dedup, write, record);
+a warm-up file is dropped and recorded first so that start-up is not counted,
+and the command is stopped once every file's record is written.
+
 listing: a folder already holding ``--files`` files is watched for ``--polls``
 polls by the source alone; counts directory listings (the source's counter and,
 independently, calls of ``os.scandir`` on that folder) and files emitted, and
 times one listing.
 
 Usage:
-  python bench/watch_bench.py latency --rate 2 --seconds 30 [--mode rename|plain]
+  python bench/watch_bench.py latency --rate 2 --seconds 30 [--mode rename|plain] [--cli]
   python bench/watch_bench.py listing --files 10000 --polls 5
 """
 
@@ -27,7 +32,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -66,7 +70,90 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
+def _drop_files(folder: Path, count: int, rate: float, mode: str) -> dict[str, float]:
+    """Drop ``count`` stories at ``rate`` per second; returns path -> completion time."""
+    completed: dict[str, float] = {}
+    start = time.time()
+    for index in range(count):
+        time.sleep(max(0.0, start + index / rate - time.time()))
+        path = folder / f"story-{index:05d}.txt"
+        if mode == "rename":
+            temp = folder / f"story-{index:05d}.txt.part"
+            temp.write_bytes(_story(index))
+            os.rename(temp, path)
+        else:
+            path.write_bytes(_story(index))
+        completed[str(path)] = time.time()
+    return completed
+
+
+def _written_at(out: Path) -> dict[str, float]:
+    """uri -> when the Avro file holding its record was renamed into place."""
+    written: dict[str, float] = {}
+    for path in glob.glob(str(out / "stories-*.avro")):
+        at = os.stat(path).st_mtime
+        with open(path, "rb") as handle:
+            for record in fastavro.reader(handle):
+                written[record["source"]["uri"]] = at
+    return written
+
+
+def _latency_report(args, completed: dict[str, float], written: dict[str, float], elapsed: float) -> dict:
+    latencies = [written[uri] - done for uri, done in completed.items() if uri in written]
+    return {
+        "mode": args.mode, "path": "wire-ingest run --watch" if args.cli else "drop-folder chain",
+        "rate_per_second": args.rate, "files": len(completed),
+        "poll_interval_s": args.poll_interval, "settle_s": args.settle, "window_s": args.window,
+        "written": sum(1 for uri in completed if uri in written), "run_seconds": round(elapsed, 1),
+        "latency_p50_s": round(statistics.median(latencies), 2) if latencies else None,
+        "latency_p99_s": round(_percentile(latencies, 0.99), 2) if latencies else None,
+        "latency_max_s": round(max(latencies), 2) if latencies else None,
+    }
+
+
+def bench_latency_cli(args) -> dict:
+    import signal
+    import subprocess
+
+    work = Path(tempfile.mkdtemp(prefix="watch-bench-"))
+    folder, out = work / "drop", work / "out"
+    folder.mkdir()
+    out.mkdir()
+    (folder / "warmup.txt").write_bytes(_story(99999))
+    command = [sys.executable, "-m", "pipelines.cli", "run", "--watch", str(folder),
+               "--output", str(out), "--poll-interval", str(args.poll_interval),
+               "--settle-seconds", str(args.settle), "--window-seconds", str(args.window)]
+    process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal = ingested_files.journal_path(str(out))
+    try:
+        deadline = time.time() + 120
+        while not os.path.exists(journal) and time.time() < deadline and process.poll() is None:
+            time.sleep(0.2)
+        if not os.path.exists(journal):
+            raise SystemExit("wire-ingest run --watch did not record the warm-up file in 120 s")
+        started = time.time()
+        completed = _drop_files(folder, int(args.rate * args.seconds), args.rate, args.mode)
+        deadline = time.time() + args.drain
+        written = _written_at(out)
+        while time.time() < deadline and not all(uri in written for uri in completed):
+            time.sleep(0.5)
+            written = _written_at(out)
+        elapsed = time.time() - started
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    report = _latency_report(args, completed, written, elapsed)
+    shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
 def bench_latency(args) -> dict:
+    if args.cli:
+        return bench_latency_cli(args)
     work = Path(tempfile.mkdtemp(prefix="watch-bench-"))
     folder, out = work / "drop", work / "out"
     folder.mkdir()
@@ -86,54 +173,17 @@ def bench_latency(args) -> dict:
     ({RecordIngestedFiles.WRITTEN: written, RecordIngestedFiles.FAILED: failed}
      | "RecordIngestedFiles" >> RecordIngestedFiles(str(out), folders=[str(folder)]))
 
-    completed: dict[str, float] = {}
-    count = int(args.rate * args.seconds)
-
-    def drop() -> None:
-        start = time.time()
-        for index in range(count):
-            due = start + index / args.rate
-            time.sleep(max(0.0, due - time.time()))
-            path = folder / f"story-{index:05d}.txt"
-            if args.mode == "rename":
-                temp = folder / f"story-{index:05d}.txt.part"
-                temp.write_bytes(_story(index))
-                os.rename(temp, path)
-            else:
-                path.write_bytes(_story(index))
-            completed[str(path)] = time.time()
-
     started = time.time()
     result = pipeline.run()
-    dropper = threading.Thread(target=drop)
-    dropper.start()
-    dropper.join()
+    completed = _drop_files(folder, int(args.rate * args.seconds), args.rate, args.mode)
     result.wait_until_finish()
     elapsed = time.time() - started
-
-    latencies = []
-    seen = set()
-    for path in glob.glob(str(out / "stories-*.avro")):
-        written_at = os.stat(path).st_mtime
-        with open(path, "rb") as handle:
-            for record in fastavro.reader(handle):
-                uri = record["source"]["uri"]
-                seen.add(uri)
-                if uri in completed:
-                    latencies.append(written_at - completed[uri])
+    report = _latency_report(args, completed, _written_at(out), elapsed)
     counters = _counters(result)
+    report["counters"] = {k: counters.get(k, 0) for k in (
+        "drop_folder_polls", "drop_folder_listings", "drop_files_emitted", "read", "written",
+        "dead_letters", "drop_files_recorded")}
     shutil.rmtree(work, ignore_errors=True)
-    report = {
-        "mode": args.mode, "rate_per_second": args.rate, "files": count,
-        "poll_interval_s": args.poll_interval, "settle_s": args.settle, "window_s": args.window,
-        "written": len(seen), "run_seconds": round(elapsed, 1),
-        "latency_p50_s": round(statistics.median(latencies), 2) if latencies else None,
-        "latency_p99_s": round(_percentile(latencies, 0.99), 2) if latencies else None,
-        "latency_max_s": round(max(latencies), 2) if latencies else None,
-        "counters": {k: counters.get(k, 0) for k in (
-            "drop_folder_polls", "drop_folder_listings", "drop_files_emitted", "read", "written",
-            "dead_letters", "drop_files_recorded")},
-    }
     return report
 
 
@@ -202,6 +252,8 @@ def main() -> None:
     latency.add_argument("--poll-interval", type=float, default=1.0, help="seconds (default 1)")
     latency.add_argument("--settle", type=float, default=1.0, help="seconds (default 1)")
     latency.add_argument("--window", type=int, default=1, help="output window seconds (default 1)")
+    latency.add_argument("--cli", action="store_true",
+                         help="run the real 'wire-ingest run --watch' as a subprocess")
     listing = sub.add_parser("listing", help="listings per poll over a folder of many files")
     listing.add_argument("--files", type=int, default=10_000, help="files in the folder (default 10000)")
     listing.add_argument("--polls", type=int, default=5, help="polls to run (default 5)")
