@@ -1,0 +1,362 @@
+"""End-to-end throughput: the Beam pipeline on two workers against a plain loop.
+
+Over the eleven Reuters-21578 archives (``../shared/corpora/reuters21578``,
+about 11,000 stories) this runs, each in a process of its own:
+
+* **beam**: ``pipelines.ingest.run`` in batch on the FnApiRunner with
+  ``--direct_num_workers=N --direct_running_mode=multi_processing`` (the
+  DirectRunner's batch engine), writing Avro to a temporary directory;
+* **baseline**: one Python process calling the same pure functions in a
+  loop: ``read_file_input``, ``parse_raw_input``, ``enrich_item`` (normalize,
+  language, assemble), the dedup core (``SequentialDeduplicator``) and the
+  Avro file writer (``write_avro_file``, fastavro, deflate).
+
+It reports stories/s of both and their ratio, the peak resident memory of
+each process tree (the runner and its SDK worker processes, sampled every
+0.1 s from /proc), and the baseline's cost per stage. With ``--latency`` it
+also runs ``bench/watch_bench.py latency`` (drop folder, streaming runner)
+and reports its p50/p99. Prints a Markdown table and writes JSON to
+``bench/results/pipeline_bench.json``.
+
+Usage::
+
+    .venv/bin/python bench/pipeline_bench.py [--workers 2] [--latency]
+        [--profile bench/results/baseline.prof]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CORPUS = ROOT.parent / "shared" / "corpora" / "reuters21578"
+RESULTS = ROOT / "bench" / "results"
+STAGES = ("read", "parse", "normalize", "language", "assemble", "dedup", "avro_write")
+
+
+# --------------------------------------------------------------------------
+# The baseline: the same pure functions in one process
+# --------------------------------------------------------------------------
+
+
+class _Timed:
+    """Wraps a callable and adds its wall time to ``seconds``."""
+
+    def __init__(self, function):
+        self.function = function
+        self.seconds = 0.0
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.function(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def run_baseline(paths: list[str], output_dir: str) -> dict:
+    """Read, parse, enrich, dedup and write every story in one loop; seconds per stage."""
+    import fastavro
+
+    from schemas import load_schema
+    from transforms import enrich
+    from transforms.dedup import DedupConfig, SequentialDeduplicator
+    from transforms.language import LanguageDetector
+    from transforms.model import DeadLetter, ParseError, now_millis
+    from transforms.parse import parse_raw_input
+    from transforms.read import read_file_input
+    from transforms.write import write_avro_file
+
+    started = time.perf_counter()
+    detector = LanguageDetector(seed=0)
+    detector.load()
+    story_schema = fastavro.parse_schema(load_schema("story"))
+    dead_schema = fastavro.parse_schema(load_schema("dead_letter"))
+    setup_seconds = time.perf_counter() - started
+
+    # Time the normalizer and the detector inside enrich_item without
+    # changing what it calls.
+    normalize = _Timed(enrich.normalize_item)
+    enrich.normalize_item = normalize
+    language = _Timed(detector.detect)
+    detector.detect = language
+    seconds = dict.fromkeys(STAGES, 0.0)
+    stories, dead_letters = [], []
+
+    loop_start = time.perf_counter()
+    for path in paths:
+        start = time.perf_counter()
+        stat = os.stat(path)
+        raw = read_file_input(path, stat.st_size, stat.st_mtime)
+        seconds["read"] += time.perf_counter() - start
+        start = time.perf_counter()
+        results = parse_raw_input(raw)
+        seconds["parse"] += time.perf_counter() - start
+        start = time.perf_counter()
+        for parsed in results:
+            if isinstance(parsed, DeadLetter):
+                dead_letters.append(parsed)
+                continue
+            try:
+                story, _ = enrich.enrich_item(parsed, detector)
+            except ParseError as error:
+                dead_letters.append(DeadLetter(
+                    raw=parsed.raw, source=parsed.source, stage="normalize", reason=error.reason,
+                    error=str(error), failed_at=now_millis(), format=parsed.item.format))
+                continue
+            stories.append(story)
+        seconds["assemble"] += time.perf_counter() - start
+    enrich.normalize_item = normalize.function
+    seconds["normalize"] = normalize.seconds
+    seconds["language"] = language.seconds
+    seconds["assemble"] -= normalize.seconds + language.seconds
+
+    start = time.perf_counter()
+    deduplicator = SequentialDeduplicator(DedupConfig())
+    stories.sort(key=lambda story: (story.event_time, story.id))
+    stories = [dataclasses.replace(story, dedup=deduplicator.add(story)) for story in stories]
+    seconds["dedup"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    write_avro_file(os.path.join(output_dir, "stories-baseline.avro"), story_schema,
+                    (story.to_avro() for story in stories))
+    write_avro_file(os.path.join(output_dir, "dead-letters-baseline.avro"), dead_schema,
+                    (dead.to_avro() for dead in dead_letters))
+    seconds["avro_write"] = time.perf_counter() - start
+    loop_seconds = time.perf_counter() - loop_start
+
+    statuses: dict[str, int] = {}
+    for story in stories:
+        statuses[story.dedup.status] = statuses.get(story.dedup.status, 0) + 1
+    return {
+        "stories": len(stories),
+        "dead_letters": len(dead_letters),
+        "items": len(stories) + len(dead_letters),
+        "dedup": statuses,
+        "setup_seconds": setup_seconds,
+        "seconds": loop_seconds,
+        "stage_seconds": seconds,
+        "dead_letter_reasons": _count(dead.reason for dead in dead_letters),
+    }
+
+
+def _count(values) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+# --------------------------------------------------------------------------
+# The Beam pipeline
+# --------------------------------------------------------------------------
+
+
+def run_beam(paths: list[str], output_dir: str, workers: int) -> dict:
+    """``pipelines.ingest.run`` in batch over ``paths`` on ``workers`` processes."""
+    from pipelines.ingest import run
+
+    argv = [f"--input={path}" for path in paths] + [
+        f"--output={output_dir}",
+        "--runner=DirectRunner",
+        f"--direct_num_workers={workers}",
+        "--direct_running_mode=multi_processing" if workers > 1 else "--direct_running_mode=in_memory",
+    ]
+    start = time.perf_counter()
+    summary = run(argv)
+    seconds = time.perf_counter() - start
+    return {
+        "items": summary.read,
+        "stories": summary.written,
+        "dead_letters": summary.dead_letters,
+        "balanced": summary.balanced,
+        "dedup": summary.by_prefix("dedup_"),
+        "seconds": seconds,
+        "argv": argv,
+    }
+
+
+# --------------------------------------------------------------------------
+# Process-tree memory and the driver
+# --------------------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants."""
+    total, todo, page = 0, [pid], os.sysconf("SC_PAGE_SIZE")
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/statm", encoding="ascii") as handle:
+                total += int(handle.read().split()[1]) * page
+        except OSError:
+            continue
+        todo.extend(_children(current))
+    return total
+
+
+def run_child(mode: str, args) -> dict:
+    """Run one mode in a child process; returns its JSON and peak tree RSS."""
+    command = [sys.executable, __file__, "--child", mode, "--workers", str(args.workers)]
+    if args.profile and mode == "baseline":
+        command += ["--profile", args.profile]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               cwd=str(ROOT))
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, tree_rss_bytes(process.pid))
+            stop.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    stop.set()
+    sampler.join()
+    if process.returncode != 0:
+        sys.stderr.write(stderr[-5000:])
+        raise SystemExit(f"{mode} run failed with exit code {process.returncode}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["peak_rss_mb"] = peak / 2**20
+    return result
+
+
+def child_main(mode: str, args) -> None:
+    paths = sorted(str(path) for path in CORPUS.glob("reut2-*.sgm"))
+    with tempfile.TemporaryDirectory(prefix=f"bench-{mode}-") as output_dir:
+        if mode == "baseline":
+            if args.profile:
+                import cProfile
+
+                profiler = cProfile.Profile()
+                result = profiler.runcall(run_baseline, paths, output_dir)
+                profiler.dump_stats(args.profile)
+            else:
+                result = run_baseline(paths, output_dir)
+        else:
+            result = run_beam(paths, output_dir, args.workers)
+        result["output_bytes"] = sum(
+            os.path.getsize(os.path.join(output_dir, name)) for name in os.listdir(output_dir))
+    result["files"] = len(paths)
+    print(json.dumps(result))
+
+
+def run_latency(args) -> dict:
+    command = [sys.executable, str(ROOT / "bench" / "watch_bench.py"), "latency",
+               "--rate", str(args.latency_rate), "--seconds", str(args.latency_seconds)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=str(ROOT), check=False)
+    if done.returncode != 0:
+        return {"error": done.stderr[-2000:], "command": " ".join(command[1:])}
+    text = done.stdout
+    report = json.loads(text[text.index("{"):])
+    report["command"] = " ".join(["python"] + command[1:])
+    return report
+
+
+def markdown(results: dict) -> str:
+    beam, base = results["beam"], results["baseline"]
+    lines = [
+        "| measure | target | result |",
+        "|---|---|---|",
+        f"| Beam, FnApiRunner, {results['workers']} workers (stories/s, end to end) | >= 400 | "
+        f"{beam['stories_per_second']:.0f} ({beam['items']} items in {beam['seconds']:.1f} s) |",
+        f"| Plain Python loop, 1 process (stories/s) | - | {base['stories_per_second']:.0f} "
+        f"({base['items']} items in {base['seconds']:.1f} s) |",
+        f"| Beam / baseline | >= 1.5x | {results['ratio']:.2f}x |",
+        f"| Peak memory, Beam process tree | < 1 GB | {beam['peak_rss_mb']:.0f} MB |",
+        f"| Peak memory, baseline process | - | {base['peak_rss_mb']:.0f} MB |",
+    ]
+    latency = results.get("latency")
+    if latency and "error" not in latency:
+        p50 = latency.get("p50_seconds", latency.get("p50"))
+        p99 = latency.get("p99_seconds", latency.get("p99"))
+        lines.append(f"| Drop-folder latency, file complete to record written (p50 / p99) | - | "
+                     f"{_fmt(p50)} / {_fmt(p99)} s at {latency.get('rate', '?')} files/s |")
+    lines += ["", "Baseline cost per stage (ms per story; share of the loop):", "",
+              "| stage | ms/story | share |", "|---|---|---|"]
+    items = max(base["items"], 1)
+    total = sum(base["stage_seconds"].values())
+    for stage in STAGES:
+        spent = base["stage_seconds"][stage]
+        lines.append(f"| {stage} | {1000 * spent / items:.3f} | {100 * spent / total:.1f}% |")
+    lines.append(f"| total | {1000 * total / items:.3f} | 100% |")
+    return "\n".join(lines)
+
+
+def _fmt(value) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else str(value)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, default=2, help="SDK worker processes (default 2).")
+    parser.add_argument("--latency", action="store_true",
+                        help="Also measure drop-folder latency with bench/watch_bench.py.")
+    parser.add_argument("--latency-rate", type=float, default=2.0, help="Files/s dropped (default 2).")
+    parser.add_argument("--latency-seconds", type=float, default=20.0, help="Seconds of drops (default 20).")
+    parser.add_argument("--profile", default=None, help="Write a cProfile of the baseline loop here.")
+    parser.add_argument("--only", choices=("beam", "baseline"), default=None, help="Run one side only.")
+    parser.add_argument("--child", choices=("beam", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--json", default=str(RESULTS / "pipeline_bench.json"), help="JSON results file.")
+    args = parser.parse_args(argv)
+    if args.child:
+        child_main(args.child, args)
+        return 0
+    if not CORPUS.is_dir():
+        print(f"Reuters-21578 not found at {CORPUS}", file=sys.stderr)
+        return 2
+
+    results: dict = {"workers": args.workers, "cpus": os.cpu_count()}
+    for mode in ("baseline", "beam"):
+        if args.only in (None, mode):
+            result = run_child(mode, args)
+            result["stories_per_second"] = result["items"] / result["seconds"]
+            results[mode] = result
+            print(f"{mode}: {result['items']} items in {result['seconds']:.1f} s "
+                  f"({result['stories_per_second']:.0f}/s), peak {result['peak_rss_mb']:.0f} MB",
+                  file=sys.stderr)
+    if args.latency:
+        results["latency"] = run_latency(args)
+    if "beam" in results and "baseline" in results:
+        results["ratio"] = results["beam"]["stories_per_second"] / results["baseline"]["stories_per_second"]
+        print(markdown(results))
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(results, handle, indent=2)
+    print(json.dumps({k: v for k, v in results.items() if k not in ("beam", "baseline")}, indent=2),
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
