@@ -26,6 +26,7 @@ import logging
 import os
 import re
 import time
+import zlib
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
@@ -71,8 +72,11 @@ def _messages_of_file(file: Path) -> Iterator[ReplayMessage]:
     data = file.read_bytes()
     name = file.name
     if name.endswith(".gz"):
-        data = gzip.decompress(data)
-        name = name[:-3]
+        try:
+            data = gzip.decompress(data)
+            name = name[:-3]
+        except (OSError, EOFError, zlib.error):
+            pass  # a corrupt archive is sent as it is: the pipeline dead-letters it, nothing is lost
     mtime = int(file.stat().st_mtime * 1000)
     if name.lower().endswith(".sgm") or b"<REUTERS" in data[:4096]:
         elements = _split_reuters(data)
