@@ -14,7 +14,7 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing import test_stream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
@@ -308,7 +308,7 @@ def test_horizon_expiry_in_batch():
 def streaming_statuses(stories, **options):
     """Run the composite on TestStream, one watermark step per distinct event time."""
     ordered = sorted(stories, key=lambda s: (s.event_time, s.id))
-    stream = TestStream()
+    stream = test_stream.TestStream()
     for event_time in sorted({s.event_time for s in ordered}):
         stream = stream.add_elements(
             [TimestampedValue(s, s.event_time / 1000) for s in ordered if s.event_time == event_time]

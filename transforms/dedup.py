@@ -128,8 +128,8 @@ class DedupConfig:
     num_perm: int = 48
     bands: int = 16
     rows: int = 3
-    containment: float = 0.9
-    update_threshold: float = 0.5
+    containment: Optional[float] = 0.9
+    update_threshold: Optional[float] = 0.5
     verify: str = "exact"
     seed: int = 1
 
@@ -140,6 +140,8 @@ class DedupConfig:
             raise ValueError(f"horizon_seconds must be a positive int, got {self.horizon_seconds!r}")
         for name in ("threshold", "containment", "update_threshold"):
             value = getattr(self, name)
+            if value is None and name != "threshold":
+                continue  # that rule is off
             if not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
                 raise ValueError(f"{name} must be in (0, 1], got {value!r}")
         if not isinstance(self.shingle_size, int) or not 1 <= self.shingle_size <= 8:
@@ -327,8 +329,9 @@ def compare(story: Fingerprint, candidate: Fingerprint, config: DedupConfig) -> 
         similarity = inter / (size_s + size_c - inter)
     grown = min(1.0, inter / size_c) if size_c >= _MIN_CONTAINED_SHINGLES else 0.0
     trimmed = min(1.0, inter / size_s) if size_s >= _MIN_CONTAINED_SHINGLES else 0.0
-    weakest = min(config.threshold, config.update_threshold)
-    if similarity < weakest and grown < config.containment and trimmed < config.containment:
+    weakest = min(config.threshold, config.update_threshold or 1.0)
+    contained = config.containment is not None and max(grown, trimmed) >= config.containment
+    if similarity < weakest and not contained:
         return None
     return Match(
         story_id=story.story_id,
@@ -352,8 +355,10 @@ def classify(story: Fingerprint, match: Match, config: DedupConfig) -> Optional[
         return UPDATE if newer else DUPLICATE
     if match.similarity >= config.threshold:
         return UPDATE if newer else NEAR_DUPLICATE
-    if newer and match.similarity >= config.update_threshold:
+    if newer and config.update_threshold is not None and match.similarity >= config.update_threshold:
         return UPDATE
+    if config.containment is None:
+        return None
     if match.grown >= config.containment and match.story_size > match.candidate_size:
         return UPDATE
     if match.trimmed >= config.containment and match.story_size < match.candidate_size:
@@ -473,8 +478,19 @@ class SequentialDeduplicator:
 # --------------------------------------------------------------------------
 
 
-def _timestamp(millis: int) -> Timestamp:
-    return Timestamp(micros=millis * 1000)
+def _timestamp(millis: int, step: int = 0) -> Timestamp:
+    """Beam time of an event time in millis, ``step`` microseconds later.
+
+    A watermark at T still admits elements stamped T, so a step that releases
+    stories of time T fires at T + 1 us and stamps what it emits with that
+    time; the next step fires at T + 2 us. Outputs of ``DeduplicateStories``
+    are stamped event time + 2 us: never late, and in the same millisecond.
+    """
+    return Timestamp(micros=millis * 1000 + step)
+
+
+#: Microseconds after a story's event time at which each step releases it.
+_INDEX_STEP, _LEDGER_STEP = 1, 2
 
 
 class DeduplicateStories(beam.PTransform):
@@ -490,8 +506,10 @@ class DeduplicateStories(beam.PTransform):
       num_perm, bands, rows: MinHash permutations and LSH banding
         (``bands * rows <= num_perm``); 16 bands of 3 rows find pairs with
         Jaccard 0.8 with probability 0.99999 and 0.5 with 0.88.
-      containment: share of shingles for a trimmed copy / growing body.
-      update_threshold: Jaccard enough for a story with a higher version marker.
+      containment: share of shingles for a trimmed copy / growing body
+        (None: off, near-duplicates by Jaccard only).
+      update_threshold: Jaccard enough for a story with a higher version
+        marker (None: markers only turn a near-duplicate into an UPDATE).
       verify: ``"exact"`` (Jaccard on stored shingle hashes) or ``"minhash"``.
 
     ``expand`` returns a dict of PCollections keyed by ``STORIES``,
@@ -514,8 +532,8 @@ class DeduplicateStories(beam.PTransform):
         num_perm: int = 48,
         bands: int = 16,
         rows: int = 3,
-        containment: float = 0.9,
-        update_threshold: float = 0.5,
+        containment: Optional[float] = 0.9,
+        update_threshold: Optional[float] = 0.5,
         verify: str = "exact",
         label: Optional[str] = None,
     ):
@@ -619,17 +637,17 @@ class _OrderedBuffer:
     """
 
     @staticmethod
-    def add(value, at_millis, buffer, earliest, release, flush):
+    def add(value, at_millis, step, buffer, earliest, release, flush):
         buffer.add(value)
         current = earliest.read()
         if current is None or at_millis < current:
             earliest.write(at_millis)
-            release.set(_timestamp(at_millis))
+            release.set(_timestamp(at_millis, step))
             if current is None:
                 flush.set(GlobalWindow().max_timestamp())
 
     @staticmethod
-    def take(fire_millis, buffer, earliest, release, flush, time_of) -> list:
+    def take(fire_millis, step, buffer, earliest, release, flush, time_of) -> list:
         """Waiting values with time <= ``fire_millis`` (all when None)."""
         waiting = list(buffer.read())
         if fire_millis is None:
@@ -645,7 +663,7 @@ class _OrderedBuffer:
                 buffer.add(value)
             next_time = min(time_of(value) for value in rest)
             earliest.write(next_time)
-            release.set(_timestamp(next_time))
+            release.set(_timestamp(next_time, step))
         else:
             earliest.clear()
             release.clear()
@@ -702,7 +720,7 @@ class _IndexBandsFn(beam.DoFn):
         flush=beam.DoFn.TimerParam(FLUSH),
     ):
         _, value = element
-        _OrderedBuffer.add(value, self._time_of(value), buffer, earliest, release, flush)
+        _OrderedBuffer.add(value, self._time_of(value), _INDEX_STEP, buffer, earliest, release, flush)
 
     @on_timer(RELEASE)
     def on_release(
@@ -715,7 +733,9 @@ class _IndexBandsFn(beam.DoFn):
         flush=beam.DoFn.TimerParam(FLUSH),
         expire=beam.DoFn.TimerParam(EXPIRE),
     ):
-        ready = _OrderedBuffer.take(fired.micros // 1000, buffer, earliest, release, flush, self._time_of)
+        ready = _OrderedBuffer.take(
+            fired.micros // 1000, _INDEX_STEP, buffer, earliest, release, flush, self._time_of
+        )
         yield from self._index(ready, index, expire)
 
     @on_timer(FLUSH)
@@ -728,7 +748,7 @@ class _IndexBandsFn(beam.DoFn):
         flush=beam.DoFn.TimerParam(FLUSH),
         expire=beam.DoFn.TimerParam(EXPIRE),
     ):
-        ready = _OrderedBuffer.take(None, buffer, earliest, release, flush, self._time_of)
+        ready = _OrderedBuffer.take(None, _INDEX_STEP, buffer, earliest, release, flush, self._time_of)
         yield from self._index(ready, index, expire)
 
     def _index(self, ready: list, index_state, expire) -> Iterator:
@@ -740,10 +760,11 @@ class _IndexBandsFn(beam.DoFn):
             story = Fingerprint(entry[1], entry[0], "", _EMPTY, None, entry[2])
             bucket = index.buckets.setdefault(key, [])
             exact, candidates = bucket_step(key, story, bucket, horizon)
-            at = _timestamp(entry[0])
+            at = _timestamp(entry[0], _INDEX_STEP)
+            # One report per story and key, even empty: the ledger counts them.
             if exact is not None:
                 yield TimestampedValue((_LEDGER_KEY, (_MATCH, exact)), at)
-            if candidates:
+            else:
                 yield TimestampedValue((_LEDGER_KEY, (_CANDIDATES, (entry[1], entry[0], candidates))), at)
             bucket.append(entry)
             index.order.append((entry[0], entry[1], key))
@@ -806,10 +827,16 @@ class _ResolveClustersFn(beam.DoFn):
     a few set intersections and dict operations; signing is done in parallel
     upstream. State: shingles and ledger entries of the stories inside the
     horizon, expired by an event-time timer and as event time advances.
+
+    A story is decided once the watermark has passed its time and every index
+    key it was sent to has reported (the index reports even when it found
+    nothing), so the result does not depend on whether the runner holds the
+    watermark for the index's timers (the BundleBasedDirectRunner does not).
     """
 
     BUFFER = BagStateSpec("buffer", _STATE_CODER)
     EARLIEST = ReadModifyWriteStateSpec("earliest", _STATE_CODER)
+    PASSED = ReadModifyWriteStateSpec("passed", _STATE_CODER)
     MEMORY = ReadModifyWriteStateSpec("memory", _STATE_CODER)
     RELEASE = TimerSpec("release", TimeDomain.WATERMARK)
     FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
@@ -832,11 +859,18 @@ class _ResolveClustersFn(beam.DoFn):
         element,
         buffer=beam.DoFn.StateParam(BUFFER),
         earliest=beam.DoFn.StateParam(EARLIEST),
+        passed=beam.DoFn.StateParam(PASSED),
+        memory=beam.DoFn.StateParam(MEMORY),
         release=beam.DoFn.TimerParam(RELEASE),
         flush=beam.DoFn.TimerParam(FLUSH),
+        expire=beam.DoFn.TimerParam(EXPIRE),
     ):
         _, item = element
-        _OrderedBuffer.add(item, self._time_of(item), buffer, earliest, release, flush)
+        _OrderedBuffer.add(item, self._time_of(item), _LEDGER_STEP, buffer, earliest, release, flush)
+        upto = passed.read()
+        if upto is not None and self._time_of(item) <= upto:
+            # The watermark is already past this story: a report it waited for.
+            yield from self._release(upto, False, buffer, earliest, release, flush, memory, expire)
 
     @on_timer(RELEASE)
     def on_release(
@@ -844,14 +878,15 @@ class _ResolveClustersFn(beam.DoFn):
         fired=beam.DoFn.TimestampParam,
         buffer=beam.DoFn.StateParam(BUFFER),
         earliest=beam.DoFn.StateParam(EARLIEST),
+        passed=beam.DoFn.StateParam(PASSED),
         memory=beam.DoFn.StateParam(MEMORY),
         release=beam.DoFn.TimerParam(RELEASE),
         flush=beam.DoFn.TimerParam(FLUSH),
         expire=beam.DoFn.TimerParam(EXPIRE),
     ):
-        buffers = (buffer, earliest, release, flush)
-        ready = _OrderedBuffer.take(fired.micros // 1000, *buffers, self._time_of)
-        yield from self._resolve(ready, memory, expire, buffers)
+        upto = max(passed.read() or 0, fired.micros // 1000)
+        passed.write(upto)
+        yield from self._release(upto, False, buffer, earliest, release, flush, memory, expire)
 
     @on_timer(FLUSH)
     def on_flush(
@@ -863,27 +898,38 @@ class _ResolveClustersFn(beam.DoFn):
         flush=beam.DoFn.TimerParam(FLUSH),
         expire=beam.DoFn.TimerParam(EXPIRE),
     ):
-        ready = _OrderedBuffer.take(None, buffer, earliest, release, flush, self._time_of)
-        yield from self._resolve(ready, memory, expire, None)
+        yield from self._release(None, True, buffer, earliest, release, flush, memory, expire)
 
-    def _resolve(self, ready: list, memory_state, expire, requeue) -> Iterator:
-        if not ready:
+    def _release(self, upto, final, buffer, earliest, release, flush, memory_state, expire) -> Iterator:
+        """Decide the waiting stories up to time ``upto`` (all when None) whose
+        reports are complete, in order; stop at the first incomplete one."""
+        waiting = list(buffer.read())
+        if not waiting:
             return
         config = self._config
         stories = []
         found: dict[str, list] = {}
-        for kind, value in ready:
+        for item in waiting:
+            kind, value = item
             if kind == _STORY:
                 stories.append(value)
             else:
                 story_id = value.story_id if kind == _MATCH else value[0]
-                found.setdefault(story_id, []).append((kind, value))
+                found.setdefault(story_id, []).append(item)
         stories.sort(key=lambda pair: pair[1].order)
         memory = memory_state.read() or _Memory()
+        decided = 0
         for story, fp in stories:
+            if upto is not None and fp.event_time > upto:
+                break
+            reports = found.get(fp.story_id, ())
+            if len(reports) < _expected_reports(fp, config) and not final:
+                break
+            found.pop(fp.story_id, None)
+            decided += 1
             matches = []
             candidates = set()
-            for kind, value in found.pop(fp.story_id, ()):
+            for kind, value in reports:
                 if kind == _MATCH:
                     matches.append(value)
                 else:
@@ -897,18 +943,35 @@ class _ResolveClustersFn(beam.DoFn):
             info = decide(fp, matches, memory.ledger, config)
             memory.remember(fp)
             memory.expire(fp.event_time - config.horizon_millis)
-            yield TimestampedValue(dataclasses.replace(story, dedup=info), _timestamp(fp.event_time))
-        if memory.fingerprints or memory.ledger:
+            yield TimestampedValue(
+                dataclasses.replace(story, dedup=info), _timestamp(fp.event_time, _LEDGER_STEP)
+            )
+        if decided:
             memory_state.write(memory)
-            expire.set(_timestamp(memory.oldest() + config.horizon_millis + 1))
-        # Index results whose story has not arrived yet (possible only at the
-        # watermark itself) wait for it; at the end of input there is none.
-        for story_id, pending in found.items():
-            if requeue is None:
-                _LOG.warning("dedup: index results for story %s that never arrived", story_id)
-                continue
-            for item in pending:
-                _OrderedBuffer.add(item, self._time_of(item), *requeue)
+            if memory.fingerprints or memory.ledger:
+                expire.set(_timestamp(memory.oldest() + config.horizon_millis + 1))
+        waiting_ids = {fp.story_id for _, fp in stories[decided:]}
+        rest = [(_STORY, pair) for pair in stories[decided:]]
+        for story_id, items in found.items():
+            if story_id in waiting_ids or (not final and story_id not in memory.ledger):
+                rest.extend(items)
+            else:
+                _LOG.warning("dedup: %d late index reports for story %s dropped", len(items), story_id)
+        if len(rest) == len(waiting):
+            return
+        buffer.clear()
+        for item in rest:
+            buffer.add(item)
+        later = [self._time_of(item) for item in rest if upto is None or self._time_of(item) > upto]
+        if later:
+            earliest.write(min(later))
+            release.set(_timestamp(min(later), _LEDGER_STEP))
+        elif rest:
+            earliest.write(min(self._time_of(item) for item in rest))
+        else:
+            earliest.clear()
+            release.clear()
+            flush.clear()
 
     @on_timer(EXPIRE)
     def on_expire(
@@ -928,6 +991,11 @@ class _ResolveClustersFn(beam.DoFn):
             expire.set(_timestamp(max(state.oldest() + horizon, fired.micros // 1000) + 1))
         else:
             memory.clear()
+
+
+def _expected_reports(fp: Fingerprint, config: DedupConfig) -> int:
+    """How many index keys report on a story: its hash and its bands."""
+    return (1 if fp.content_hash else 0) + (config.bands if fp.signature is not None else 0)
 
 
 class _Memory:
