@@ -312,3 +312,44 @@ def test_large_inputs_finish_in_time(fmt, shape):
             "many_opens": b"<REUTERS "}[shape]
     data = b"Headline\n\n" + unit * (size // len(unit))
     check_parser_call(PARSERS[fmt], data)
+
+
+def test_gzip_bomb_is_a_dead_letter_in_bounded_memory(tmp_path):
+    """200 MB of zeros in a 200 KB .gz: inflation stops at the limit, not at the end of the bomb."""
+    import gzip
+    import zlib
+
+    from transforms.read import read_file_input
+
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    chunk = b"\0" * (1 << 20)
+    bomb = tmp_path / "bomb.txt.gz"
+    with open(bomb, "wb") as handle:
+        for _ in range(200):
+            handle.write(compressor.compress(chunk))
+        handle.write(compressor.flush())
+    assert bomb.stat().st_size < 1_000_000 and gzip.open(bomb).read(10) == b"\0" * 10
+    limit = 4 * 1024 * 1024
+
+    def call():
+        with time_limit(CALL_SECONDS * 4):
+            return read_file_input(str(bomb), bomb.stat().st_size, None, max_bytes=limit)
+
+    dead, peak, error = peak_memory(call)
+    assert error is None, error
+    assert isinstance(dead, DeadLetter) and dead.reason == DeadLetterReason.TOO_LARGE, dead
+    assert str(limit) in dead.error
+    assert peak < 4 * limit, f"{peak} bytes allocated to refuse a {limit}-byte-limited bomb"
+
+
+def test_file_over_the_limit_is_not_read_whole(tmp_path):
+    from transforms.read import read_file_input
+
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"Headline\n\n" + b"word " * 2_000_000)  # 10 MB
+    dead, peak, error = peak_memory(lambda: read_file_input(str(big), big.stat().st_size, None,
+                                                              max_bytes=1_000_000))
+    assert error is None and isinstance(dead, DeadLetter), (error, dead)
+    assert dead.reason == DeadLetterReason.TOO_LARGE and dead.raw_size == big.stat().st_size
+    assert str(big.stat().st_size) in dead.error
+    assert peak < 5_000_000, f"{peak} bytes allocated to refuse a 10 MB file"
