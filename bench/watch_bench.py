@@ -123,8 +123,9 @@ def bench_latency_cli(args) -> dict:
     command = [sys.executable, "-m", "pipelines.cli", "run", "--watch", str(folder),
                "--output", str(out), "--poll-interval", str(args.poll_interval),
                "--settle-seconds", str(args.settle), "--window-seconds", str(args.window)]
+    log = open(work / "wire-ingest.log", "wb")
     process = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=log, stderr=subprocess.STDOUT)
     journal = ingested_files.journal_path(str(out))
     try:
         deadline = time.time() + 120
@@ -147,6 +148,9 @@ def bench_latency_cli(args) -> dict:
         except subprocess.TimeoutExpired:
             process.kill()
     report = _latency_report(args, completed, written, elapsed)
+    report["exit_code"] = process.returncode
+    if report["written"] < report["files"]:
+        report["log_tail"] = (work / "wire-ingest.log").read_text(errors="replace")[-2000:]
     shutil.rmtree(work, ignore_errors=True)
     return report
 
