@@ -17,6 +17,7 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing import test_stream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Timestamp
 
 from transforms import minhash
 from transforms.dedup import (
@@ -311,9 +312,9 @@ def streaming_statuses(stories, **options):
     stream = test_stream.TestStream()
     for event_time in sorted({s.event_time for s in ordered}):
         stream = stream.add_elements(
-            [TimestampedValue(s, s.event_time / 1000) for s in ordered if s.event_time == event_time]
+            [TimestampedValue(s, Timestamp(micros=s.event_time * 1000)) for s in ordered if s.event_time == event_time]
         )
-        stream = stream.advance_watermark_to(event_time / 1000 + 0.001)
+        stream = stream.advance_watermark_to(Timestamp(micros=(event_time + 1) * 1000))
     stream = stream.advance_watermark_to_infinity()
     options_ = PipelineOptions()
     options_.view_as(StandardOptions).streaming = True
@@ -343,3 +344,63 @@ def test_streaming_horizon_expiry():
 
 def test_stateful_step_names_are_stable():
     assert STATEFUL_STEP_NAMES == ("DedupIndexBands", "DedupResolveClusters")
+
+
+def mixed_stream(count: int = 36, seed: int = 5) -> list[Story]:
+    """Copies, trims, updates and unrelated stories spread over 100 hours."""
+    import random
+
+    rng = random.Random(seed)
+    sentences = [sentence.strip() + "." for base in (PORT, OIL) for sentence in base.split(". ") if sentence]
+    bases = [PORT, OIL, " ".join(reversed(sentences)), BRIEF_A, BRIEF_B]
+    stories = []
+    for index in range(count):
+        body = rng.choice(bases)
+        roll = rng.random()
+        headline = "HEADLINE"
+        if roll < 0.2:
+            body = body.rsplit(". ", 1)[0] + "."
+        elif roll < 0.4:
+            body = body + " A spokesman declined to give further details on Wednesday evening."
+            headline = "UPDATE 1-HEADLINE"
+        elif roll < 0.5:
+            body = f"Unrelated story number {index} about the weather in region {index * 7} " * 3
+        stories.append(make_story(f"m{index:02d}", body, rng.uniform(0, 100), headline=headline))
+    return stories
+
+
+def test_batch_streaming_and_reference_agree_on_a_mixed_stream():
+    stories = mixed_stream()
+    expected = sequential(stories)
+    assert any(status[0] == UNIQUE for status in expected.values())
+    assert any(status[0] == NEAR_DUPLICATE for status in expected.values())
+    assert any(status[0] == UPDATE for status in expected.values())
+    as_pairs = sorted(expected.items())
+
+    p = beam.Pipeline(runner=FnApiRunner())
+    out = p | beam.Create(stories) | beam.Map(lambda s: TimestampedValue(s, s.event_time / 1000)) | DeduplicateStories()
+    assert_that(
+        out[DeduplicateStories.STORIES] | beam.Map(lambda s: (s.id, (s.dedup.status, s.dedup.cluster_id, s.dedup.duplicate_of))),
+        equal_to(as_pairs),
+    )
+    p.run().wait_until_finish()
+
+    p, out = streaming_statuses(stories)
+    assert_that(
+        out[DeduplicateStories.STORIES] | beam.Map(lambda s: (s.id, (s.dedup.status, s.dedup.cluster_id, s.dedup.duplicate_of))),
+        equal_to(as_pairs),
+    )
+    p.run().wait_until_finish()
+
+
+def test_portable_runner_loopback_matches_batch():
+    from apache_beam.runners.portability.portable_runner import PortableRunner
+
+    options = PipelineOptions(["--job_endpoint=embed", "--environment_type=LOOPBACK"])
+    p = beam.Pipeline(runner=PortableRunner(), options=options)
+    out = p | beam.Create(SCENARIO) | beam.Map(lambda s: TimestampedValue(s, s.event_time / 1000)) | DeduplicateStories()
+    assert_that(
+        out[DeduplicateStories.STORIES] | beam.Map(lambda s: (s.id, (s.dedup.status, s.dedup.cluster_id, s.dedup.duplicate_of))),
+        equal_to(sorted(EXPECTED.items())),
+    )
+    p.run().wait_until_finish()
