@@ -46,7 +46,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.coders import PickleCoder
@@ -67,7 +67,7 @@ from transforms.ingested_files import (
     list_folder,
     settle,
 )
-from transforms.model import DeadLetter, RawInput, SourcePosition, now_millis
+from transforms.model import DeadLetter, SourcePosition, now_millis
 from transforms.read import DEFAULT_MAX_INPUT_BYTES, read_file_input
 
 __all__ = [
