@@ -105,6 +105,9 @@ def test_portable_runner_writes_what_the_direct_runner_writes(kafka_broker, kafk
                     "--runner=PortableRunner", "--job_endpoint=embed",
                     "--environment_type=LOOPBACK")
 
+    for name, summary in (("local streaming runner", direct), ("portable runner", portable)):
+        assert summary.read == sent and summary.balanced, f"{name}: {summary.render()}"
+
     direct_stories = _comparable_stories(_read(tmp_path / "direct", "stories"))
     portable_stories = _comparable_stories(_read(tmp_path / "portable", "stories"))
     assert len(direct_stories) == len(_STORIES) + 2  # the seed, two stories, one exact copy
@@ -117,8 +120,6 @@ def test_portable_runner_writes_what_the_direct_runner_writes(kafka_broker, kafk
     assert len(direct_dead) == len(_GARBAGE)
     assert portable_dead == direct_dead
 
-    for summary in (direct, portable):
-        assert summary.read == sent and summary.balanced
     ends = {p: len([i for i in range(sent) if i % 3 == p]) for p in range(3)}
     assert _committed(kafka_broker.bootstrap, kafka_topic, "g-direct") == ends
     assert _committed(kafka_broker.bootstrap, kafka_topic, "g-portable") == ends
