@@ -1,0 +1,165 @@
+"""Kafka source benchmark: read+decode throughput against a bare consumer, and end-to-end latency.
+
+Starts a Tansu broker on a free loopback port (tests/broker.py), fills a
+3-partition topic with Reuters-21578 stories (one message per story, from
+../shared/corpora), then, in the same run:
+
+1. throughput: a bare kafka-python consumer (assign + seek, poll to the end
+   offsets, touching every value) against ``ReadWireStoriesFromKafka``
+   (bounded, start=earliest) counting ``RawInput`` records, on the batch
+   runner (FnApiRunner) and on the local streaming runner; reports records/s
+   and the ratio to the bare consumer (target >= 0.5). The pipeline figures
+   include pipeline start-up.
+2. latency: an unbounded pipeline (source -> ProcessStories ->
+   WriteStoriesToKafka) while ``replay_to_kafka`` publishes at a steady rate
+   with send-time timestamps; latency of a story = timestamp of its output
+   message (producer send time, after processing) - timestamp of its input
+   message; reports p50, p99 and max.
+
+Usage: .venv/bin/python bench/kafka_bench.py [--messages 20000] [--rate 20] [--seconds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import apache_beam as beam  # noqa: E402
+from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+from kafka import KafkaConsumer, TopicPartition  # noqa: E402
+
+from tests.broker import KafkaBroker  # noqa: E402
+from transforms.kafka_io import (  # noqa: E402
+    ReadWireStoriesFromKafka,
+    WriteStoriesToKafka,
+    _end_offsets,
+    close_kafka_readers,
+    decode_story_message,
+    streaming_direct_runner,
+)
+from transforms.replay import replay_to_kafka  # noqa: E402
+
+CORPUS = REPO.parent / "shared" / "corpora" / "reuters21578"
+
+
+def bare_consumer(bootstrap: str, topic: str, partitions: int) -> tuple[int, float]:
+    """Records read and seconds taken by a plain consumer reading the topic to its end."""
+    tps = [TopicPartition(topic, p) for p in range(partitions)]
+    end = _end_offsets(bootstrap, tps, {})
+    started = time.perf_counter()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer.assign(tps)
+    consumer.seek_to_beginning()
+    count, size, done = 0, 0, set()
+    while len(done) < len(tps):
+        for tp, records in consumer.poll(timeout_ms=500, max_records=500).items():
+            for record in records:
+                count += 1
+                size += len(record.value)
+            if consumer.position(tp) >= end[tp]:
+                done.add(tp)
+    consumer.close()
+    return count, time.perf_counter() - started
+
+
+def source_pipeline(bootstrap: str, topic: str, streaming: bool) -> tuple[int, float]:
+    """Records read and seconds taken by ReadWireStoriesFromKafka (bounded), start-up included."""
+    if streaming:
+        pipeline = beam.Pipeline(runner=streaming_direct_runner(),
+                                 options=PipelineOptions(["--streaming"]))
+    else:
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        pipeline = beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions([]))
+    started = time.perf_counter()
+    raw = pipeline | ReadWireStoriesFromKafka(bootstrap, topic, start="earliest", stop_at_end=True)
+    raw | beam.Map(lambda r: len(r.raw))  # touch every value, as the bare consumer does
+    result = pipeline.run()
+    result.wait_until_finish()
+    seconds = time.perf_counter() - started
+    from apache_beam.metrics.metric import MetricsFilter
+
+    query = result.metrics().query(MetricsFilter().with_name("kafka_records_read"))
+    records = sum(c.committed or c.attempted or 0 for c in query["counters"])
+    close_kafka_readers(bootstrap)
+    return records, seconds
+
+
+def latency(broker: KafkaBroker, rate: float, seconds: float) -> dict:
+    from transforms.enrich import EVENT_TIME_FROM_SOURCE
+    from transforms.process import ProcessStories
+
+    topic = broker.new_topic("live", 3)
+    out = broker.new_topic("live-out", 1)
+    pipeline = beam.Pipeline(runner=streaming_direct_runner(), options=PipelineOptions(["--streaming"]))
+    (pipeline
+     | ReadWireStoriesFromKafka(broker.bootstrap, topic, group="bench", start="earliest")
+     | ProcessStories(event_time_from=EVENT_TIME_FROM_SOURCE)[ProcessStories.STORIES]
+     | WriteStoriesToKafka(broker.bootstrap, out))
+    result = pipeline.run()
+    time.sleep(5)  # let the readers start
+    count = int(rate * seconds)
+    sent = replay_to_kafka([CORPUS / "reut2-001.sgm", CORPUS / "reut2-002.sgm"], broker.bootstrap,
+                           topic, rate=rate, timestamps="now", max_messages=count)
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
+    consumer.assign([TopicPartition(out, 0)])
+    consumer.seek_to_beginning()
+    latencies, deadline = [], time.monotonic() + 60
+    while len(latencies) < sent and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            for record in records:
+                story = decode_story_message(record.value)
+                latencies.append(record.timestamp - story["source"]["timestamp"])
+    consumer.close()
+    result.cancel()
+    close_kafka_readers(broker.bootstrap)
+    latencies.sort()
+    if not latencies:
+        return {"sent": sent, "received": 0}
+    return {
+        "rate_per_s": rate, "sent": sent, "received": len(latencies),
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "max_ms": latencies[-1], "mean_ms": round(statistics.mean(latencies), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=20000, help="messages in the topic (default 20000)")
+    parser.add_argument("--rate", type=float, default=20.0, help="replay rate for latency, msg/s (default 20)")
+    parser.add_argument("--seconds", type=float, default=30.0, help="latency run length in s (default 30)")
+    parser.add_argument("--skip-latency", action="store_true")
+    args = parser.parse_args()
+    if not CORPUS.exists():
+        sys.exit(f"corpus absent: {CORPUS}")
+    report: dict = {}
+    with KafkaBroker() as broker:
+        topic = broker.new_topic("bench", 3)
+        files = sorted(CORPUS.glob("reut2-*.sgm"))
+        started = time.perf_counter()
+        sent = replay_to_kafka(files, broker.bootstrap, topic, loop=True, max_messages=args.messages,
+                               timestamps="now")
+        report["fill"] = {"messages": sent, "seconds": round(time.perf_counter() - started, 2)}
+        count, seconds = bare_consumer(broker.bootstrap, topic, 3)
+        report["bare_consumer"] = {"records": count, "seconds": round(seconds, 2),
+                                   "records_per_s": round(count / seconds)}
+        for name, streaming in (("source_batch_runner", False), ("source_streaming_runner", True)):
+            records, seconds = source_pipeline(broker.bootstrap, topic, streaming)
+            report[name] = {"records": records, "seconds": round(seconds, 2),
+                            "records_per_s": round(records / seconds),
+                            "ratio_to_bare": round((records / seconds) / (count / report["bare_consumer"]["seconds"]), 2)}
+        if not args.skip_latency:
+            report["latency"] = latency(broker, args.rate, args.seconds)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
