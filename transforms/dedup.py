@@ -439,19 +439,24 @@ class SequentialDeduplicator:
         self._expire(fp.event_time)
         matches = []
         candidates = set()
-        for key in index_keys(fp, config):
-            bucket = self.buckets.setdefault(key, [])
+        keys = index_keys(fp, config)
+        entry = fp.entry
+        for key in keys:
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                self.buckets[key] = [entry]
+                continue
             exact, found = bucket_step(key, fp, bucket, config.horizon_millis)
             if exact is not None:
                 matches.append(exact)
             candidates.update(found)
-            bucket.append(fp.entry)
+            bucket.append(entry)
         for candidate_id in sorted(candidates):
             match = compare(fp, self.fingerprints[candidate_id], config)
             if match is not None:
                 matches.append(match)
         self.fingerprints[fp.story_id] = fp
-        self._expiry.append((fp.event_time, fp.story_id, index_keys(fp, config)))
+        self._expiry.append((fp.event_time, fp.story_id, keys))
         info = decide(fp, matches, self.ledger, config)
         prune_ledger(self.ledger, fp.event_time, config.horizon_millis)
         return info

@@ -54,6 +54,12 @@ _POSITION_MULTIPLIERS = np.array(
 )
 
 
+# Word -> CRC-32, per process: wire copy reuses a small vocabulary, and a
+# dict lookup is several times cheaper than encoding and hashing again.
+_WORD_HASHES: dict[str, int] = {}
+_WORD_CACHE_LIMIT = 1 << 20
+
+
 def _mix64(values: np.ndarray) -> np.ndarray:
     """SplitMix64 finalizer: spreads the bits of every value (wrapping uint64)."""
     values = values ^ (values >> _U64(30))
@@ -77,10 +83,16 @@ def shingle_hashes(folded: str, size: int = 5) -> np.ndarray:
     count = len(words) - size + 1
     if count <= 0:
         return np.empty(0, dtype=_U64)
-    word_hashes = np.fromiter(
-        (zlib.crc32(word.encode("utf-8")) for word in words), dtype=_U64, count=len(words)
-    )
-    word_hashes = _mix64(word_hashes)
+    cache = _WORD_HASHES
+    if len(cache) > _WORD_CACHE_LIMIT:
+        cache.clear()
+    hashes = []
+    for word in words:
+        value = cache.get(word)
+        if value is None:
+            value = cache[word] = zlib.crc32(word.encode("utf-8"))
+        hashes.append(value)
+    word_hashes = _mix64(np.array(hashes, dtype=_U64))
     combined = np.zeros(count, dtype=_U64)
     for offset in range(size):
         combined += word_hashes[offset : offset + count] * _POSITION_MULTIPLIERS[offset]
