@@ -116,6 +116,9 @@ class SourcePosition:
         """Stable story id: the same input position always gives the same id."""
         if self.kind == "kafka":
             anchor = f"kafka:{self.topic}:{self.partition}:{self.offset}"
+        elif self.timestamp is not None:
+            # A corrected file re-sent under the same name is a new input.
+            anchor = f"{self.kind}:{self.uri}@{self.timestamp}"
         else:
             anchor = f"{self.kind}:{self.uri}"
         return hashlib.sha256(f"{anchor}#{self.item_index}".encode()).hexdigest()[:32]
