@@ -92,17 +92,29 @@ def source_pipeline(bootstrap: str, topic: str, streaming: bool) -> tuple[int, f
     return records, seconds
 
 
-def latency(broker: KafkaBroker, rate: float, seconds: float) -> dict:
+def _bare_story(raw):
+    """A Story straight from the raw input: measures the Kafka path alone."""
+    from transforms.model import Story
+
+    return Story(id=raw.source.record_id(), format="raw", headline="", body="",
+                 source=raw.source, ingested_at=raw.event_time, event_time=raw.event_time)
+
+
+def latency(broker: KafkaBroker, rate: float, seconds: float, chain: str) -> dict:
+    """Produce-to-written latency; ``chain`` is ``kafka`` (source -> sink) or ``full``
+    (source -> ProcessStories -> sink)."""
     from transforms.enrich import EVENT_TIME_FROM_SOURCE
     from transforms.process import ProcessStories
 
     topic = broker.new_topic("live", 3)
     out = broker.new_topic("live-out", 1)
     pipeline = beam.Pipeline(runner=streaming_direct_runner(), options=PipelineOptions(["--streaming"]))
-    (pipeline
-     | ReadWireStoriesFromKafka(broker.bootstrap, topic, group="bench", start="earliest")
-     | ProcessStories(event_time_from=EVENT_TIME_FROM_SOURCE)[ProcessStories.STORIES]
-     | WriteStoriesToKafka(broker.bootstrap, out))
+    raw = pipeline | ReadWireStoriesFromKafka(broker.bootstrap, topic, group="bench", start="earliest")
+    if chain == "full":
+        stories = (raw | ProcessStories(event_time_from=EVENT_TIME_FROM_SOURCE))[ProcessStories.STORIES]
+    else:
+        stories = raw | beam.Map(_bare_story)
+    stories | WriteStoriesToKafka(broker.bootstrap, out)
     result = pipeline.run()
     time.sleep(5)  # let the readers start
     count = int(rate * seconds)
@@ -111,20 +123,21 @@ def latency(broker: KafkaBroker, rate: float, seconds: float) -> dict:
     consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
     consumer.assign([TopicPartition(out, 0)])
     consumer.seek_to_beginning()
-    latencies, deadline = [], time.monotonic() + 60
+    latencies, deadline = [], time.monotonic() + 90
     while len(latencies) < sent and time.monotonic() < deadline:
         for records in consumer.poll(timeout_ms=500).values():
             for record in records:
                 story = decode_story_message(record.value)
-                latencies.append(record.timestamp - story["source"]["timestamp"])
+                produced = int(story["source"]["timestamp"].timestamp() * 1000)
+                latencies.append(record.timestamp - produced)
     consumer.close()
     result.cancel()
     close_kafka_readers(broker.bootstrap)
     latencies.sort()
     if not latencies:
-        return {"sent": sent, "received": 0}
+        return {"chain": chain, "sent": sent, "received": 0}
     return {
-        "rate_per_s": rate, "sent": sent, "received": len(latencies),
+        "chain": chain, "rate_per_s": rate, "sent": sent, "received": len(latencies),
         "p50_ms": latencies[len(latencies) // 2],
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "max_ms": latencies[-1], "mean_ms": round(statistics.mean(latencies), 1),
@@ -137,11 +150,20 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="replay rate for latency, msg/s (default 20)")
     parser.add_argument("--seconds", type=float, default=30.0, help="latency run length in s (default 30)")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--chain", choices=("kafka", "full", "both"), default="both",
+                        help="latency of source->sink (kafka), source->ProcessStories->sink (full)")
     args = parser.parse_args()
     if not CORPUS.exists():
         sys.exit(f"corpus absent: {CORPUS}")
     report: dict = {}
     with KafkaBroker() as broker:
+        if not args.skip_latency:
+            for chain in (("kafka", "full") if args.chain == "both" else (args.chain,)):
+                report[f"latency_{chain}"] = latency(broker, args.rate, args.seconds, chain)
+        if args.skip_throughput:
+            print(json.dumps(report, indent=2))
+            return
         topic = broker.new_topic("bench", 3)
         files = sorted(CORPUS.glob("reut2-*.sgm"))
         started = time.perf_counter()
@@ -156,8 +178,6 @@ def main() -> None:
             report[name] = {"records": records, "seconds": round(seconds, 2),
                             "records_per_s": round(records / seconds),
                             "ratio_to_bare": round((records / seconds) / (count / report["bare_consumer"]["seconds"]), 2)}
-        if not args.skip_latency:
-            report["latency"] = latency(broker, args.rate, args.seconds)
     print(json.dumps(report, indent=2))
 
 

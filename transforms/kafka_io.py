@@ -712,7 +712,7 @@ class _ReadPartitionFn(beam.DoFn):
                  watermark_delay: float, max_records_per_call: int, mode: str = _FN_API):
         self._legacy = mode == _LEGACY
         # Eager calls hold their output in memory: keep them short.
-        self._call_seconds = None if mode == _FN_API else 1.0
+        self._call_seconds = None if mode == _FN_API else 0.1
         if mode != _FN_API:
             max_records_per_call = min(max_records_per_call, 2000)
         self._consumer_config = consumer_config
@@ -756,7 +756,7 @@ class _ReadPartitionFn(beam.DoFn):
                 consumer = self._consumer(partition)
                 if consumer.position(tp) != position:
                     consumer.seek(tp, position)
-                poll_ms = min(self._poll_ms, 100) if self._legacy else self._poll_ms
+                poll_ms = self._poll_ms if self._call_seconds is None else min(self._poll_ms, 100)
                 batch = consumer.poll(timeout_ms=poll_ms, max_records=500).get(tp, [])
                 failures = 0
             except (KafkaError, OSError, AssertionError) as error:
