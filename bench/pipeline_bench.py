@@ -13,7 +13,7 @@ about 11,000 stories) this runs, each in a process of its own:
 
 It reports stories/s of both and their ratio, the peak resident memory of
 each process tree (the runner and its SDK worker processes, sampled every
-0.1 s from /proc), and the baseline's cost per stage. With ``--latency`` it
+0.25 s from /proc), and the baseline's cost per stage. With ``--latency`` it
 also runs ``bench/watch_bench.py latency`` (drop folder, streaming runner)
 and reports its p50/p99. Prints a Markdown table and writes JSON to
 ``bench/results/pipeline_bench.json``.
@@ -65,7 +65,7 @@ class _Timed:
             self.seconds += time.perf_counter() - start
 
 
-def run_baseline(paths: list[str], output_dir: str) -> dict:
+def run_baseline(paths: list[str], output_dir: str, dedup: bool = True) -> dict:
     """Read, parse, enrich, dedup and write every story in one loop; seconds per stage."""
     import fastavro
 
@@ -123,9 +123,10 @@ def run_baseline(paths: list[str], output_dir: str) -> dict:
     seconds["assemble"] -= normalize.seconds + language.seconds
 
     start = time.perf_counter()
-    deduplicator = SequentialDeduplicator(DedupConfig())
-    stories.sort(key=lambda story: (story.event_time, story.id))
-    stories = [dataclasses.replace(story, dedup=deduplicator.add(story)) for story in stories]
+    if dedup:
+        deduplicator = SequentialDeduplicator(DedupConfig())
+        stories.sort(key=lambda story: (story.event_time, story.id))
+        stories = [dataclasses.replace(story, dedup=deduplicator.add(story)) for story in stories]
     seconds["dedup"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -163,10 +164,13 @@ def _count(values) -> dict[str, int]:
 # --------------------------------------------------------------------------
 
 
-def run_beam(paths: list[str], output_dir: str, workers: int) -> dict:
-    """``pipelines.ingest.run`` in batch over ``paths`` on ``workers`` processes."""
+def run_beam(paths: list[str], output_dir: str, workers: int, dedup: bool = True) -> dict:
+    """``pipelines.ingest.run`` in batch over ``paths`` on ``workers`` processes
+    (without dedup: the same read, parse, enrich and write composites)."""
     from pipelines.ingest import run
 
+    if not dedup:
+        return _run_beam_without_dedup(paths, output_dir, workers)
     argv = [f"--input={path}" for path in paths] + [
         f"--output={output_dir}",
         "--runner=DirectRunner",
@@ -187,28 +191,79 @@ def run_beam(paths: list[str], output_dir: str, workers: int) -> dict:
     }
 
 
+def _run_beam_without_dedup(paths: list[str], output_dir: str, workers: int) -> dict:
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.ingest import summarize_metrics
+    from pipelines.runners import resolve_runner
+    from transforms.enrich import EnrichStories
+    from transforms.parse import ParseStories
+    from transforms.read import ReadWireStories
+    from transforms.write import WriteDeadLetters, WriteStories
+
+    argv = ["--runner=DirectRunner", f"--direct_num_workers={workers}",
+            "--direct_running_mode=multi_processing" if workers > 1 else "--direct_running_mode=in_memory"]
+    options = PipelineOptions(argv)
+    start = time.perf_counter()
+    pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
+    read = pipeline | "ReadWireStories" >> ReadWireStories(paths)
+    parsed = read[ReadWireStories.INPUTS] | "ParseStories" >> ParseStories()
+    enriched = parsed[ParseStories.ITEMS] | "EnrichStories" >> EnrichStories()
+    enriched[EnrichStories.STORIES] | "WriteStories" >> WriteStories(output_dir)
+    dead = (read[ReadWireStories.DEAD_LETTERS], parsed[ParseStories.DEAD_LETTERS],
+            enriched[EnrichStories.DEAD_LETTERS]) | "AllDeadLetters" >> beam.Flatten()
+    dead | "WriteDeadLetters" >> WriteDeadLetters(output_dir)
+    result = pipeline.run()
+    result.wait_until_finish()
+    seconds = time.perf_counter() - start
+    summary = summarize_metrics(result)
+    return {"items": summary.read, "stories": summary.written, "dead_letters": summary.dead_letters,
+            "balanced": summary.balanced, "dedup": {}, "seconds": seconds,
+            "argv": argv + ["(read, parse, enrich, write: no dedup)"]}
+
+
 # --------------------------------------------------------------------------
 # Process-tree memory and the driver
 # --------------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(entry))
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    parents = _parents()
+    while todo:
+        current = todo.pop()
+        children = [child for child, parent in parents.items() if parent == current]
+        found.extend(children)
+        todo.extend(children)
     return found
 
 
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except OSError:
+        pass
+
+
+def _parents() -> dict[int, int]:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                    parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return parents
+
+
 def tree_rss_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants."""
+    """Resident memory of ``pid`` and all its descendants (one /proc scan)."""
+    parents = _parents()
+    children: dict[int, list[int]] = {}
+    for child, parent in parents.items():
+        children.setdefault(parent, []).append(child)
     total, todo, page = 0, [pid], os.sysconf("SC_PAGE_SIZE")
     while todo:
         current = todo.pop()
@@ -217,13 +272,16 @@ def tree_rss_bytes(pid: int) -> int:
                 total += int(handle.read().split()[1]) * page
         except OSError:
             continue
-        todo.extend(_children(current))
+        todo.extend(children.get(current, ()))
     return total
 
 
 def run_child(mode: str, args) -> dict:
     """Run one mode in a child process; returns its JSON and peak tree RSS."""
-    command = [sys.executable, __file__, "--child", mode, "--workers", str(args.workers)]
+    command = [sys.executable, __file__, "--child", mode, "--workers", str(args.workers),
+               "--files", str(args.files)]
+    if args.without_dedup:
+        command.append("--without-dedup")
     if args.profile and mode == "baseline":
         command += ["--profile", args.profile]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -235,11 +293,20 @@ def run_child(mode: str, args) -> dict:
         nonlocal peak
         while not stop.is_set():
             peak = max(peak, tree_rss_bytes(process.pid))
-            stop.wait(0.1)
+            stop.wait(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    stdout, stderr = process.communicate()
+    try:
+        stdout, stderr = process.communicate(timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        for pid in _descendants(process.pid):
+            _kill(pid)
+        process.communicate()
+        stop.set()
+        sampler.join()
+        return {"error": f"did not finish in {args.timeout:.0f} s", "peak_rss_mb": peak / 2**20}
     stop.set()
     sampler.join()
     if process.returncode != 0:
@@ -251,19 +318,19 @@ def run_child(mode: str, args) -> dict:
 
 
 def child_main(mode: str, args) -> None:
-    paths = sorted(str(path) for path in CORPUS.glob("reut2-*.sgm"))
+    paths = sorted(str(path) for path in CORPUS.glob("reut2-*.sgm"))[:args.files]
     with tempfile.TemporaryDirectory(prefix=f"bench-{mode}-") as output_dir:
         if mode == "baseline":
             if args.profile:
                 import cProfile
 
                 profiler = cProfile.Profile()
-                result = profiler.runcall(run_baseline, paths, output_dir)
+                result = profiler.runcall(run_baseline, paths, output_dir, not args.without_dedup)
                 profiler.dump_stats(args.profile)
             else:
-                result = run_baseline(paths, output_dir)
+                result = run_baseline(paths, output_dir, not args.without_dedup)
         else:
-            result = run_beam(paths, output_dir, args.workers)
+            result = run_beam(paths, output_dir, args.workers, not args.without_dedup)
         result["output_bytes"] = sum(
             os.path.getsize(os.path.join(output_dir, name)) for name in os.listdir(output_dir))
     result["files"] = len(paths)
@@ -284,7 +351,10 @@ def run_latency(args) -> dict:
 
 def markdown(results: dict) -> str:
     beam, base = results["beam"], results["baseline"]
+    scope = "" if results["dedup"] else ", without dedup"
     lines = [
+        f"Reuters-21578, {results['files']} files{scope}; "
+        f"`{' '.join(results['command'])}`", "",
         "| measure | target | result |",
         "|---|---|---|",
         f"| Beam, FnApiRunner, {results['workers']} workers (stories/s, end to end) | >= 400 | "
@@ -297,10 +367,9 @@ def markdown(results: dict) -> str:
     ]
     latency = results.get("latency")
     if latency and "error" not in latency:
-        p50 = latency.get("p50_seconds", latency.get("p50"))
-        p99 = latency.get("p99_seconds", latency.get("p99"))
         lines.append(f"| Drop-folder latency, file complete to record written (p50 / p99) | - | "
-                     f"{_fmt(p50)} / {_fmt(p99)} s at {latency.get('rate', '?')} files/s |")
+                     f"{_fmt(latency.get('latency_p50_s'))} / {_fmt(latency.get('latency_p99_s'))} s "
+                     f"at {latency.get('rate_per_second', '?')} files/s |")
     lines += ["", "Baseline cost per stage (ms per story; share of the loop):", "",
               "| stage | ms/story | share |", "|---|---|---|"]
     items = max(base["items"], 1)
@@ -325,6 +394,11 @@ def main(argv=None) -> int:
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="Seconds of drops (default 20).")
     parser.add_argument("--profile", default=None, help="Write a cProfile of the baseline loop here.")
     parser.add_argument("--only", choices=("beam", "baseline"), default=None, help="Run one side only.")
+    parser.add_argument("--files", type=int, default=11, help="Reuters files to read (default all 11).")
+    parser.add_argument("--without-dedup", action="store_true",
+                        help="Leave dedup out of both sides (read, parse, enrich, write only).")
+    parser.add_argument("--timeout", type=float, default=900.0,
+                        help="Give up on a side after this many seconds (default 900).")
     parser.add_argument("--child", choices=("beam", "baseline"), help=argparse.SUPPRESS)
     parser.add_argument("--json", default=str(RESULTS / "pipeline_bench.json"), help="JSON results file.")
     args = parser.parse_args(argv)
@@ -335,18 +409,25 @@ def main(argv=None) -> int:
         print(f"Reuters-21578 not found at {CORPUS}", file=sys.stderr)
         return 2
 
-    results: dict = {"workers": args.workers, "cpus": os.cpu_count()}
+    results: dict = {"workers": args.workers, "cpus": os.cpu_count(),
+                     "command": ["python", "bench/pipeline_bench.py"] + list(argv if argv is not None else sys.argv[1:]),
+                     "load_average_at_start": os.getloadavg()}
     for mode in ("baseline", "beam"):
         if args.only in (None, mode):
             result = run_child(mode, args)
-            result["stories_per_second"] = result["items"] / result["seconds"]
             results[mode] = result
+            if "error" in result:
+                print(f"{mode}: {result['error']}, peak {result['peak_rss_mb']:.0f} MB", file=sys.stderr)
+                continue
+            result["stories_per_second"] = result["items"] / result["seconds"]
             print(f"{mode}: {result['items']} items in {result['seconds']:.1f} s "
                   f"({result['stories_per_second']:.0f}/s), peak {result['peak_rss_mb']:.0f} MB",
                   file=sys.stderr)
     if args.latency:
         results["latency"] = run_latency(args)
-    if "beam" in results and "baseline" in results:
+    results["dedup"] = not args.without_dedup
+    results["files"] = args.files
+    if all("stories_per_second" in results.get(mode, {}) for mode in ("beam", "baseline")):
         results["ratio"] = results["beam"]["stories_per_second"] / results["baseline"]["stories_per_second"]
         print(markdown(results))
     if args.json:
