@@ -61,6 +61,10 @@ def parse_args(argv=None):
     parser.add_argument("--catch-up", type=float, default=180.0,
                         help="Seconds the pipeline gets to finish after the producer stops (default 180).")
     parser.add_argument("--report", default=None, help="Also write the samples and balance to this JSON file.")
+    parser.add_argument("--mode", choices=("streaming", "cycles"), default="streaming",
+                        help="streaming: one unbounded 'wire-ingest run' for the whole soak (default); "
+                             "cycles: back-to-back bounded runs (--kafka-stop-at-end), each from the "
+                             "group's committed offsets, as a cron-driven deployment would run.")
     return parser.parse_args(argv)
 
 
@@ -84,11 +88,11 @@ class Producer(threading.Thread):
         self.rounds = 0
         self.acks: dict[int, int] = {}  # partition -> highest acknowledged offset + 1
         self.error: BaseException | None = None
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._lock = threading.Lock()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
 
     def _acked(self, metadata) -> None:
         with self._lock:
@@ -102,9 +106,9 @@ class Producer(threading.Thread):
         producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=10, retries=20)
         started = time.monotonic()
         try:
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 for message in self.corpus:
-                    if self._stop.is_set():
+                    if self._halt.is_set():
                         break
                     headers = [(FORMAT_HEADER, message.format.encode())] if message.format else []
                     future = producer.send(self.topic, value=message.value, key=message.key, headers=headers,
@@ -217,7 +221,8 @@ def main(argv=None) -> int:
     pipeline = PipelineProcess([
         f"--kafka-bootstrap={bootstrap}", f"--kafka-topic={topic}", "--kafka-group=soak",
         f"--output={output}", f"--dedup-horizon={args.dedup_horizon_hours}", "--window-seconds=10",
-    ], work / "pipeline.log")
+    ] + (["--kafka-stop-at-end"] if args.mode == "cycles" else []), work / "pipeline.log")
+    cycles = 0
     producer = Producer(bootstrap, topic, corpus, args.rate)
     reader = OutputReader(output)
     samples = []
@@ -233,7 +238,11 @@ def main(argv=None) -> int:
         while time.monotonic() < end_at:
             time.sleep(args.interval)
             if not pipeline.alive():
-                raise SystemExit(f"soak: pipeline exited with {pipeline.process.returncode}\n{pipeline.log_tail()}")
+                if args.mode != "cycles" or pipeline.process.returncode != 0:
+                    raise SystemExit(f"soak: pipeline exited with {pipeline.process.returncode}\n"
+                                     f"{pipeline.log_tail()}")
+                cycles += 1
+                pipeline.start()  # the next bounded run, from the committed offsets
             if producer.error:
                 raise SystemExit(f"soak: producer failed: {producer.error!r}")
             reader.scan()
@@ -242,7 +251,7 @@ def main(argv=None) -> int:
                 "t": round(t, 1), "sent": producer.sent, "written": reader.written,
                 "throughput": round((reader.written - last_written) / (t - last_t), 1),
                 "lag": producer.sent - reader.covered(dict(producer.acks)),
-                "rss_mb": round(rss_mb(pipeline.process.pid), 1),
+                "rss_mb": round(rss_mb(pipeline.process.pid), 1), "cycles": cycles,
             }
             samples.append(sample)
             last_written, last_t = reader.written, t
@@ -253,7 +262,12 @@ def main(argv=None) -> int:
         ends = dict(producer.acks)
         sent = sum(ends.values())
         deadline = time.monotonic() + args.catch_up
-        while reader.covered(ends) < sent and time.monotonic() < deadline and pipeline.alive():
+        while reader.covered(ends) < sent and time.monotonic() < deadline:
+            if not pipeline.alive():
+                if args.mode != "cycles" or pipeline.process.returncode != 0:
+                    break
+                cycles += 1
+                pipeline.start()
             time.sleep(5)
             reader.scan()
         balance = check_balance(reader, ends, corpus, producer)
@@ -262,7 +276,8 @@ def main(argv=None) -> int:
         pipeline.stop()
         if broker is not None:
             broker.stop()
-    report = {"samples": samples, "balance": balance, "output": str(output), "minutes": args.minutes,
+    balance["bounded_runs"] = cycles if args.mode == "cycles" else None
+    report = {"samples": samples, "balance": balance, "mode": args.mode, "output": str(output), "minutes": args.minutes,
               "rate": args.rate, "messages_per_round": len(corpus), "rounds": producer.rounds}
     print(json.dumps({"balance": balance}, indent=2))
     steady = [s["rss_mb"] for s in samples[len(samples) // 2:]]
