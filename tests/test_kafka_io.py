@@ -328,3 +328,31 @@ def test_unbounded_read_discovers_a_topic_created_later_and_commits(kafka_broker
             time.sleep(0.5)
     finally:
         result.cancel()
+
+
+def test_reader_survives_a_broker_outage_and_resumes_where_it_was(kafka_broker):
+    """The broker stops mid-run and comes back (empty: memory storage) on the same port;
+    the topic is re-created and refilled; the reader carries on from its own position."""
+    topic = kafka_broker.new_topic("outage", 3)
+    produce(kafka_broker.bootstrap, topic, 30)
+    pipeline = streaming_pipeline()
+    raw = pipeline | ReadWireStoriesFromKafka(kafka_broker.bootstrap, topic, group="outage",
+                                              start="earliest", discovery_interval=0.5)
+    raw | beam.Map(lambda r: r.source) | CommitKafkaOffsets(kafka_broker.bootstrap, "outage")
+    result = pipeline.run()
+    try:
+        deadline = time.monotonic() + 60
+        while committed(kafka_broker.bootstrap, "outage", topic) != {0: 10, 1: 10, 2: 10}:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        kafka_broker.stop()
+        time.sleep(3)  # readers and the commit stage see the broker gone
+        kafka_broker.start()
+        kafka_broker.create_topic(topic, 3)
+        produce(kafka_broker.bootstrap, topic, 60)  # offsets 0-19 again per partition
+        deadline = time.monotonic() + 90
+        while committed(kafka_broker.bootstrap, "outage", topic) != {0: 20, 1: 20, 2: 20}:
+            assert time.monotonic() < deadline, committed(kafka_broker.bootstrap, "outage", topic)
+            time.sleep(0.5)
+    finally:
+        result.cancel()
