@@ -15,6 +15,7 @@ import pytest
 
 from transforms.language import (
     MIN_LETTERS,
+    SAMPLE_CHARS,
     UNDETERMINED,
     LanguageDetector,
     is_table_line,
@@ -104,7 +105,7 @@ def test_table_lines_are_not_prose():
 def test_sample_is_bounded_and_lower_cased():
     body = "\n".join([CAPS_BODY] * 200)
     sample = prose_sample(CAPS_HEADLINE, body)
-    assert len(sample) <= 1000
+    assert len(sample) <= SAMPLE_CHARS
     assert sample == sample.lower()
 
 

@@ -54,12 +54,12 @@ __all__ = [
 
 UNDETERMINED = "und"
 #: Fewer letters of prose than this and no language is claimed.
-MIN_LETTERS = 12
+MIN_LETTERS = 10
 #: A line needs this many words to be prose.
 MIN_PROSE_WORDS = 2
 #: Characters of prose given to the detector: enough for a stable answer,
 #: bounded so that a 50 KB story costs no more than a short one.
-SAMPLE_CHARS = 1000
+SAMPLE_CHARS = 700
 #: Share of non-Latin letters above which Latin letters are ignored.
 NON_LATIN_SHARE = 0.3
 #: langdetect's smoothing: an n-gram unseen in a language counts as this
@@ -85,6 +85,7 @@ _LETTER = re.compile(r"[^\W\d_]")
 #: Additional (Vietnamese).
 _LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
 _ASCII_NOT_LETTERS = bytes(c for c in range(128) if chr(c) not in string.ascii_letters)
+_INDIC_MARK = re.compile("[\u0900-\u0d7f\u0e00-\u0e7f](?<![^\W\d_])")
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
 _word_cache: dict[str, bool] = {}
@@ -156,8 +157,10 @@ def prose_sample(headline: str, body: str, limit: int = SAMPLE_CHARS) -> str:
 
 def count_letters(text: str) -> int:
     """Letters, with each CJK ideograph, kana or hangul syllable counted as
-    two: one such character says as much as a couple of Latin letters."""
-    return len(_LETTER.findall(text)) + len(_CJK.findall(text))
+    two: one such character says as much as a couple of Latin letters.
+    Indic and Thai vowel signs count too (they are marks, not letters, to
+    Python)."""
+    return len(_LETTER.findall(text)) + len(_CJK.findall(text)) + len(_INDIC_MARK.findall(text))
 
 
 class LanguageDetector:
