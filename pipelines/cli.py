@@ -4,7 +4,8 @@
 prints Avro output as JSON lines, ``normalize`` checks bylines, captions and
 datelines against the normalizer, ``replay`` publishes stories to Kafka.
 Exit codes: 0 success, 1 the run failed or its counts do not balance, 2 bad
-configuration (the message names the option).
+configuration (the message names the option), 3 the Kafka broker could not
+be reached after bounded retries.
 """
 
 from __future__ import annotations
@@ -41,11 +42,16 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"wire-ingest: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from transforms.kafka_io import BrokerUnavailableError
+
     try:
         return handlers[command](rest)
     except ValueError as error:
         print(f"wire-ingest {command}: {error}", file=sys.stderr)
         return 2
+    except BrokerUnavailableError as error:
+        print(f"wire-ingest {command}: Kafka broker unavailable: {error}", file=sys.stderr)
+        return 3
 
 
 def _run(argv: list[str]) -> int:

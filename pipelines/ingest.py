@@ -57,7 +57,7 @@ class IngestOptions(PipelineOptions):
                                  "near-duplicate (default: the evaluated one, see README).")
         parser.add_argument("--window-seconds", dest="window_seconds", type=int, default=60,
                             help="Streaming only: output files are cut every this many seconds "
-                                 "of event time (default 60).")
+                                 "of arrival time, or at 10,000 records (default 60).")
         parser.add_argument("--num-shards", dest="num_shards", type=int, default=2,
                             help="Story files written per window (default 2).")
         parser.add_argument("--language-seed", dest="language_seed", type=int, default=0,

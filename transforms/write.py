@@ -1,20 +1,23 @@
 """Writing stories and dead letters as Avro container files.
 
 In: ``Story`` or ``DeadLetter`` elements. Out (as files): Avro object
-container files ``DIR/stories-<window>-<shard>-<token>.avro`` and
-``DIR/dead-letters-<window>-<shard>-<token>.avro``, each with the writer
+container files ``DIR/stories-<when>-<shard>-<token>.avro`` and
+``DIR/dead-letters-<when>-<shard>-<token>.avro`` (``when`` is ``all`` in
+batch, the UTC time the file was cut in streaming), each with the writer
 schema from ``schemas/`` embedded and deflate-compressed blocks. Out (as a
 PCollection): the ``SourcePosition`` of every record, emitted only after the
 file holding it has been closed, flushed to disk and renamed into place:
 these acknowledgements are what the Kafka offset commit waits for.
 
-Batch runs write one file per shard. Streaming runs window the records
-(fixed windows of ``window_seconds``) and write one file per window and
-shard when the watermark passes the window; records that arrive later than
-that are still written, into files of their own, never dropped. A file is
-written under a hidden temporary name and renamed, so readers never see a
-partial file; a failed write raises, so the runner retries the bundle and
-nothing unwritten is acknowledged.
+Batch runs write one file per shard. Streaming runs cut files by arrival,
+not by event time: every ``window_seconds`` of processing time (or every
+``max_records_per_file`` records, whichever comes first) each shard writes a
+file of what has arrived. Event time plays no part, so a story with an old
+timestamp (a replayed archive, a partition that caught up late) is never
+late for the sink and never dropped. A file is written under a hidden
+temporary name and renamed, so readers never see a partial file; a failed
+write raises, so the runner retries the bundle and nothing unwritten is
+acknowledged.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 import uuid
 from typing import Any, Iterable, Iterator, Optional
 
@@ -38,9 +42,8 @@ _LOG = logging.getLogger(__name__)
 
 STORIES_PREFIX = "stories"
 DEAD_LETTERS_PREFIX = "dead-letters"
-#: Late records are still written (into files of their own) this long after
-#: their window closed; a day covers any broker outage we expect.
-_ALLOWED_LATENESS_SECONDS = 24 * 3600
+#: A streaming file is cut at this many records even before its time is up.
+DEFAULT_MAX_RECORDS_PER_FILE = 10_000
 
 
 class WriteAvroFiles(beam.PTransform):
@@ -50,9 +53,9 @@ class WriteAvroFiles(beam.PTransform):
       output_dir: directory (local path or any Beam filesystem URI).
       prefix: file name prefix, e.g. ``stories``.
       schema_name: ``story`` or ``dead_letter`` (a file in ``schemas/``).
-      window_seconds: None for batch (one file per shard); for streaming the
-        length of the fixed windows that files are cut by.
-      num_shards: files per window; records are spread by a hash of their id.
+      window_seconds: None for batch (one file per shard); for streaming,
+        how many seconds of arrivals each file holds at most.
+      num_shards: files per cut; records are spread by a hash of their id.
 
     Returns:
       PCollection of the written records' ``SourcePosition``.
@@ -77,10 +80,11 @@ class WriteAvroFiles(beam.PTransform):
     def expand(self, records):
         if self._window_seconds:
             windowing = beam.WindowInto(
-                window.FixedWindows(self._window_seconds),
-                trigger=trigger.AfterWatermark(late=trigger.AfterCount(1)),
+                window.GlobalWindows(),
+                trigger=trigger.Repeatedly(trigger.AfterAny(
+                    trigger.AfterProcessingTime(self._window_seconds),
+                    trigger.AfterCount(DEFAULT_MAX_RECORDS_PER_FILE))),
                 accumulation_mode=trigger.AccumulationMode.DISCARDING,
-                allowed_lateness=_ALLOWED_LATENESS_SECONDS,
             )
         else:
             windowing = beam.WindowInto(window.GlobalWindows())
@@ -92,7 +96,8 @@ class WriteAvroFiles(beam.PTransform):
             | "Window" >> windowing
             | "GroupByShard" >> beam.GroupByKey()
             | "WriteFiles" >> beam.ParDo(
-                _WriteShardFn(self._output_dir, self._prefix, self._schema_name))
+                _WriteShardFn(self._output_dir, self._prefix, self._schema_name,
+                              streaming=bool(self._window_seconds)))
         )
 
 
@@ -114,12 +119,11 @@ def _shard_of(record_id: str, num_shards: int) -> int:
     return int(hashlib.blake2b(record_id.encode(), digest_size=4).hexdigest(), 16) % num_shards
 
 
-def _window_tag(win) -> str:
-    if isinstance(win, window.IntervalWindow):
-        start = win.start.to_utc_datetime().strftime("%Y%m%dT%H%M%S")
-        end = win.end.to_utc_datetime().strftime("%Y%m%dT%H%M%S")
-        return f"{start}-{end}"
-    return "all"
+def _file_tag(streaming: bool) -> str:
+    """``all`` for a batch file; the UTC time of writing for a streaming one."""
+    if not streaming:
+        return "all"
+    return time.strftime("%Y%m%dT%H%M%S", time.gmtime())
 
 
 def write_avro_file(path: str, parsed_schema: Any, records: Iterable[dict]) -> int:
@@ -153,7 +157,8 @@ def write_avro_file(path: str, parsed_schema: Any, records: Iterable[dict]) -> i
 
 
 class _WriteShardFn(beam.DoFn):
-    def __init__(self, output_dir: str, prefix: str, schema_name: str):
+    def __init__(self, output_dir: str, prefix: str, schema_name: str, streaming: bool = False):
+        self._streaming = streaming
         self._output_dir = output_dir.rstrip("/")
         self._prefix = prefix
         self._schema_name = schema_name
@@ -167,11 +172,11 @@ class _WriteShardFn(beam.DoFn):
 
         self._schema = fastavro.parse_schema(load_schema(self._schema_name))
 
-    def process(self, element, win=beam.DoFn.WindowParam) -> Iterator:
+    def process(self, element) -> Iterator:
         shard, entries = element
         entries = list(entries)
         token = uuid.uuid4().hex[:8]
-        path = f"{self._output_dir}/{self._prefix}-{_window_tag(win)}-{shard:03d}-{token}.avro"
+        path = f"{self._output_dir}/{self._prefix}-{_file_tag(self._streaming)}-{shard:03d}-{token}.avro"
         count = write_avro_file(path, self._schema, (record for _, record in entries))
         self._files.inc()
         self._written.inc(count)
