@@ -242,11 +242,19 @@ def variant_recall(stories_items, n_per_kind: int, config: DedupConfig, seed: in
 # --------------------------------------------------------------------------
 
 
-def throughput(stories: list[Story], config: DedupConfig) -> dict:
+def throughput(stories: list[Story], config: DedupConfig, rounds: int = 2) -> dict:
+    """Best of ``rounds`` alternating runs of each (the CPU is shared)."""
     ordered = sorted(stories, key=lambda s: (s.event_time, s.id))
-    start = time.perf_counter()
-    run_sequential(ordered, config)
-    ours = len(ordered) / (time.perf_counter() - start)
+    best = {"ours": 0.0, "datasketch": 0.0}
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run_sequential(ordered, config)
+        best["ours"] = max(best["ours"], len(ordered) / (time.perf_counter() - start))
+        best["datasketch"] = max(best["datasketch"], _datasketch_rate(ordered))
+    return best
+
+
+def _datasketch_rate(ordered: list[Story]) -> float:
 
     from datasketch import MinHash, MinHashLSH
 
@@ -263,35 +271,44 @@ def throughput(stories: list[Story], config: DedupConfig) -> dict:
         m.update_batch(shingles)
         found += bool(lsh.query(m))
         lsh.insert(story.id, m, check_duplication=False)
-    theirs = len(ordered) / (time.perf_counter() - start)
-    return {"ours": ours, "datasketch": theirs}
+    return len(ordered) / (time.perf_counter() - start)
 
 
 def beam_run(stories: list[Story], config: DedupConfig) -> tuple[float, dict]:
+    """Stories/s of ``DeduplicateStories`` on the FnApiRunner, and its statuses."""
+    import json
+    import tempfile
+
     import apache_beam as beam
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.transforms.window import TimestampedValue
 
     from transforms.dedup import DeduplicateStories
-
-    out: dict = {}
-
-    class _Collect(beam.DoFn):
-        def process(self, story):
-            out[story.id] = story.dedup
+    from transforms.model import DedupInfo
 
     options = dataclasses.asdict(config)
     options.pop("seed")
-    start = time.perf_counter()
-    with beam.Pipeline(runner=FnApiRunner()) as p:
-        result = (
-            p
-            | beam.Create(stories)
-            | beam.Map(lambda s: TimestampedValue(s, s.event_time / 1000))
-            | DeduplicateStories(**options)
-        )
-        result[DeduplicateStories.STORIES] | beam.ParDo(_Collect())
-    return len(stories) / (time.perf_counter() - start), out
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        with beam.Pipeline(runner=FnApiRunner()) as p:
+            result = (
+                p
+                | beam.Create(stories)
+                | beam.Map(lambda s: TimestampedValue(s, s.event_time / 1000))
+                | DeduplicateStories(**options)
+            )
+            (
+                result[DeduplicateStories.STORIES]
+                | beam.Map(lambda s: json.dumps([s.id, dataclasses.asdict(s.dedup)]))
+                | beam.io.WriteToText(f"{tmp}/statuses")
+            )
+        rate = len(stories) / (time.perf_counter() - start)
+        out = {}
+        for path in Path(tmp).glob("statuses*"):
+            for line in path.read_text().splitlines():
+                story_id, info = json.loads(line)
+                out[story_id] = DedupInfo(**info)
+    return rate, out
 
 
 # --------------------------------------------------------------------------
@@ -365,6 +382,9 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", type=int, default=200, help="stories per variant kind")
     parser.add_argument("--memory-stories", type=int, default=200000, help="synthetic stream length")
     parser.add_argument("--skip-beam", action="store_true", help="do not time the Beam composite")
+    parser.add_argument(
+        "--beam-stories", type=int, default=300, help="stories (earliest first) for the Beam run"
+    )
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -418,14 +438,19 @@ def main(argv=None) -> int:
         print(f"  {kind:10s} recall {variants['per_kind'][kind]:.4f}  statuses {variants['statuses'][kind]}")
 
     speed = throughput(stories, DedupConfig())
-    print(f"\nthroughput ({len(stories)} stories, same run): dedup core {speed['ours']:.0f} stories/s, datasketch MinHash(128)+MinHashLSH(0.8) {speed['datasketch']:.0f} stories/s")
+    print(f"\nthroughput ({len(stories)} stories, same run, best of 2): dedup core {speed['ours']:.0f} stories/s, datasketch MinHash(128)+MinHashLSH(0.8) {speed['datasketch']:.0f} stories/s")
 
     if not args.skip_beam:
         config = DedupConfig()
-        rate, beam_infos = beam_run(stories, config)
-        reference = run_sequential(stories, config)
+        subset = sorted(stories, key=lambda s: (s.event_time, s.id))[: args.beam_stories]
+        rate, beam_infos = beam_run(subset, config)
+        reference = run_sequential(subset, config)
         same = sum(1 for k, v in reference.items() if beam_infos.get(k) == v)
-        print(f"Beam composite on FnApiRunner: {rate:.0f} stories/s; statuses identical to the core for {same}/{len(reference)} stories")
+        linked = sum(1 for v in reference.values() if v.status != UNIQUE)
+        print(
+            f"Beam composite on FnApiRunner, first {len(subset)} stories ({linked} not UNIQUE): "
+            f"{rate:.1f} stories/s; statuses identical to the core for {same}/{len(reference)}"
+        )
 
     if args.memory_stories:
         t0 = time.perf_counter()

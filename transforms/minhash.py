@@ -23,7 +23,6 @@ measures both on the same stories.
 
 from __future__ import annotations
 
-import zlib
 import numpy as np
 
 __all__ = [
@@ -54,10 +53,43 @@ _POSITION_MULTIPLIERS = np.array(
 )
 
 
-# Word -> CRC-32, per process: wire copy reuses a small vocabulary, and a
-# dict lookup is several times cheaper than encoding and hashing again.
-_WORD_HASHES: dict[str, int] = {}
-_WORD_CACHE_LIMIT = 1 << 20
+# Polynomial hashing of every word at once: with prefix sums of byte * P**i
+# (wrapping uint64 arithmetic), a word's hash is (S[end] - S[start]) times
+# P**-start, whatever its position. P is odd, so it has an inverse mod 2**64.
+_P = 0x100000001B3
+_P_INVERSE = pow(_P, -1, 1 << 64)
+_POWERS = np.ones(1, dtype=_U64)
+_INVERSE_POWERS = np.ones(1, dtype=_U64)
+
+
+def _powers(length: int) -> tuple[np.ndarray, np.ndarray]:
+    """P**i and P**-i for i in 0..length (cached, grown on demand)."""
+    global _POWERS, _INVERSE_POWERS
+    if len(_POWERS) <= length:
+        size = max(length + 1, 2 * len(_POWERS))
+        powers = np.empty(size, dtype=_U64)
+        inverse = np.empty(size, dtype=_U64)
+        powers[0] = inverse[0] = 1
+        powers[1:] = np.cumprod(np.full(size - 1, _P, dtype=_U64))
+        inverse[1:] = np.cumprod(np.full(size - 1, _P_INVERSE, dtype=_U64))
+        _POWERS, _INVERSE_POWERS = powers, inverse
+    return _POWERS, _INVERSE_POWERS
+
+
+def _word_hashes(folded: str, count: int) -> np.ndarray:
+    """uint64 hash of each space-separated word of ``folded``, in order."""
+    data = np.frombuffer(folded.encode("utf-8"), dtype=np.uint8)
+    size = len(data)
+    powers, inverse = _powers(size)
+    is_word = data > 32
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], is_word, [False])).astype(np.int8)))
+    starts, ends = edges[0::2], edges[1::2]
+    if len(starts) != count:  # never for text from str.split(); keep the contract
+        raise ValueError("word boundaries disagree with str.split()")
+    prefix = np.zeros(size + 1, dtype=_U64)
+    np.cumsum((data.astype(_U64) + _U64(1)) * powers[:size], out=prefix[1:])
+    hashes = (prefix[ends] - prefix[starts]) * inverse[starts]
+    return hashes ^ (ends - starts).astype(_U64)
 
 
 def _mix64(values: np.ndarray) -> np.ndarray:
@@ -83,16 +115,7 @@ def shingle_hashes(folded: str, size: int = 5) -> np.ndarray:
     count = len(words) - size + 1
     if count <= 0:
         return np.empty(0, dtype=_U64)
-    cache = _WORD_HASHES
-    if len(cache) > _WORD_CACHE_LIMIT:
-        cache.clear()
-    hashes = []
-    for word in words:
-        value = cache.get(word)
-        if value is None:
-            value = cache[word] = zlib.crc32(word.encode("utf-8"))
-        hashes.append(value)
-    word_hashes = _mix64(np.array(hashes, dtype=_U64))
+    word_hashes = _mix64(_word_hashes(folded, len(words)))
     combined = np.zeros(count, dtype=_U64)
     for offset in range(size):
         combined += word_hashes[offset : offset + count] * _POSITION_MULTIPLIERS[offset]
