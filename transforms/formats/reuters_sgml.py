@@ -227,7 +227,7 @@ def _paragraphs(body: str) -> tuple[str, ...]:
         body = body[:sign_off.start()]
     out = []
     for chunk in _PARAGRAPH_BREAK.split(body):
-        paragraph = _WS.sub(" ", chunk).strip()
+        paragraph = " ".join(chunk.split())  # = _WS.sub(" ", chunk).strip(), in C
         if paragraph:
             out.append(paragraph)
     return tuple(out)
