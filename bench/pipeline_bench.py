@@ -430,6 +430,13 @@ def main(argv=None) -> int:
     if all("stories_per_second" in results.get(mode, {}) for mode in ("beam", "baseline")):
         results["ratio"] = results["beam"]["stories_per_second"] / results["baseline"]["stories_per_second"]
         print(markdown(results))
+    elif "stories_per_second" in results.get("baseline", {}) and "beam" in results:
+        beam = results["beam"]
+        results["beam"] = {"stories_per_second": 0.0, "items": 0, "seconds": args.timeout,
+                           "peak_rss_mb": beam["peak_rss_mb"]}
+        results["ratio"] = 0.0
+        print(markdown(results).replace("| 0 (0 items in", f"| {beam['error']} (0 items in"))
+        results["beam"] = beam
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w", encoding="utf-8") as handle:
