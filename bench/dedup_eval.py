@@ -383,7 +383,7 @@ def main(argv=None) -> int:
     parser.add_argument("--memory-stories", type=int, default=200000, help="synthetic stream length")
     parser.add_argument("--skip-beam", action="store_true", help="do not time the Beam composite")
     parser.add_argument(
-        "--beam-stories", type=int, default=300, help="stories (earliest first) for the Beam run"
+        "--beam-stories", type=int, default=2000, help="stories (earliest first) for the Beam run"
     )
     args = parser.parse_args(argv)
 
