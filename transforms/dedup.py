@@ -99,7 +99,9 @@ STAGE = "dedup"
 
 #: Labels of the stateful steps inside ``DeduplicateStories``. Flink restores
 #: operator state by name: keep these labels (and the composite's own label
-#: in the pipeline) stable across releases.
+#: in the pipeline) stable across releases. Beam's Flink job server names a
+#: fused stateful stage after its input, so the labels of the steps feeding
+#: them, ``SignStories`` and ``MergeLedgerInputs``, are part of the contract.
 STATEFUL_STEP_NAMES = (
     "DedupIndexBands",
     "DedupResolveClusters",
