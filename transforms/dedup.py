@@ -39,16 +39,23 @@ canonical story of the cluster: the first by event time, which is ``UNIQUE``;
 ``similarity`` is the Jaccard (1.0 for ``DUPLICATE``, ``None`` for
 ``UNIQUE``).
 
+How: a story's fingerprint is the MinHash signature of its shingles (our
+numpy MinHash, see ``transforms/minhash.py``); LSH band buckets propose
+candidates, which are confirmed on the stored shingle hashes. All of it runs
+in ``SequentialDeduplicator``, one ordered ledger, because a story's cluster
+depends on the decision about the earlier story it matches.
+
 Guarantees: the same stories give the same statuses in batch and streaming,
-whatever the bundling, because every stateful step buffers its input and
-processes it sorted by (event time, id) once the watermark has passed it
-(stories behind the watermark are processed when they arrive). State is
-bounded by the horizon: band buckets and stored fingerprints expire on
-event-time timers, the cluster ledger is pruned as event time advances.
+whatever the bundling. Batch groups the run's stories and walks them in
+(event time, id) order. Streaming keeps them in keyed state until the
+watermark has passed them, then walks them in the same order (stories that
+arrive behind the watermark go through when they arrive). State is bounded
+by the horizon: the ledger forgets stories older than ``horizon_seconds``
+as event time advances.
 
 Stateful steps (Flink restores state by these names; never rename them):
 ``STATEFUL_STEP_NAMES``. Only portable state is used (``BagState``,
-``ReadModifyWriteState``, event-time timers).
+``ReadModifyWriteState``, an event-time timer).
 """
 
 from __future__ import annotations
@@ -100,12 +107,9 @@ STAGE = "dedup"
 #: Labels of the stateful steps inside ``DeduplicateStories``. Flink restores
 #: operator state by name: keep these labels (and the composite's own label
 #: in the pipeline) stable across releases. Beam's Flink job server names a
-#: fused stateful stage after its input, so the labels of the steps feeding
-#: them, ``SignStories`` and ``MergeLedgerInputs``, are part of the contract.
-STATEFUL_STEP_NAMES = (
-    "DedupIndexBands",
-    "DedupResolveClusters",
-)
+#: fused stateful stage after its input, so the label of the step feeding
+#: it, ``KeyForLedger``, is part of the contract too.
+STATEFUL_STEP_NAMES = ("DedupLedger",)
 
 _MODES = ("mark", "drop")
 _VERIFY = ("exact", "minhash")
@@ -485,21 +489,6 @@ class SequentialDeduplicator:
 # --------------------------------------------------------------------------
 
 
-def _timestamp(millis: int, step: int = 0) -> Timestamp:
-    """Beam time of an event time in millis, ``step`` microseconds later.
-
-    A watermark at T still admits elements stamped T, so a step that releases
-    stories of time T fires at T + 1 us and stamps what it emits with that
-    time; the next step fires at T + 2 us. Outputs of ``DeduplicateStories``
-    are stamped event time + 2 us: never late, and in the same millisecond.
-    """
-    return Timestamp(micros=millis * 1000 + step)
-
-
-#: Microseconds after a story's event time at which each step releases it.
-_INDEX_STEP, _LEDGER_STEP = 1, 2
-
-
 class DeduplicateStories(beam.PTransform):
     """Mark (or drop) exact copies, near-duplicates and updates of earlier stories.
 
@@ -560,488 +549,119 @@ class DeduplicateStories(beam.PTransform):
 
     def expand(self, stories):
         config = self.config
-        signed = stories | "SignStories" >> beam.ParDo(_SignStoriesFn(config)).with_outputs(
-            _SignStoriesFn.DEAD_LETTER, _SignStoriesFn.INDEX, main=_SignStoriesFn.LEDGER
-        )
-        found = signed[_SignStoriesFn.INDEX] | STATEFUL_STEP_NAMES[0] >> beam.ParDo(_IndexBandsFn(config))
-        marked = (
-            (signed[_SignStoriesFn.LEDGER], found)
-            | "MergeLedgerInputs" >> beam.Flatten()
-            | STATEFUL_STEP_NAMES[1] >> beam.ParDo(_ResolveClustersFn(config))
-        )
-        routed = marked | "CountAndRoute" >> beam.ParDo(_CountAndRouteFn(config.mode)).with_outputs(
-            self.DROPPED, main=self.STORIES
-        )
+        keyed = stories | "KeyForLedger" >> beam.Map(lambda story: (_LEDGER_KEY, story))
+        if stories.is_bounded:
+            marked = (
+                keyed
+                | "GroupForLedger" >> beam.GroupByKey()
+                | "DedupInOrder" >> beam.ParDo(_DedupGroupFn(config)).with_outputs(
+                    self.DEAD_LETTERS, main="marked")
+            )
+        else:
+            marked = keyed | STATEFUL_STEP_NAMES[0] >> beam.ParDo(
+                _DedupLedgerFn(config)).with_outputs(self.DEAD_LETTERS, main="marked")
+        routed = marked["marked"] | "CountAndRoute" >> beam.ParDo(
+            _CountAndRouteFn(config.mode)).with_outputs(self.DROPPED, main=self.STORIES)
         return {
             self.STORIES: routed[self.STORIES],
             self.DROPPED: routed[self.DROPPED],
-            self.DEAD_LETTERS: signed[_SignStoriesFn.DEAD_LETTER],
+            self.DEAD_LETTERS: marked[self.DEAD_LETTERS],
         }
 
 
-# Kinds of ledger input.
-_STORY, _MATCH, _CANDIDATES = "story", "match", "candidates"
-_EXACT_INDEX = "exact"
+def _dedup_in_order(
+    deduplicator: "SequentialDeduplicator", pending: list[tuple[int, Story]]
+) -> Iterator:
+    """Run ``pending`` (timestamp micros, story) through the ledger in
+    (event time, id) order; yields marked stories and dead letters."""
+    pending.sort(key=lambda entry: (entry[1].event_time, entry[1].id))
+    for micros, story in pending:
+        try:
+            info = deduplicator.add(story)
+        except Exception as error:  # noqa: BLE001 - any failure dead-letters the story
+            yield beam.pvalue.TaggedOutput(DeduplicateStories.DEAD_LETTERS, DeadLetter(
+                raw=story.body.encode("utf-8", "replace") if isinstance(story.body, str) else b"",
+                source=story.source, stage=STAGE, reason=DeadLetterReason.ERROR,
+                error=f"cannot compute dedup signature: {type(error).__name__}: {error}",
+                failed_at=now_millis(), format=story.format))
+            Metrics.counter(NAMESPACE, "dead_letter_dedup").inc()
+            continue
+        yield TimestampedValue(dataclasses.replace(story, dedup=info), Timestamp(micros=micros))
 
 
-class _SignStoriesFn(beam.DoFn):
-    """Fingerprint each story; send it to the ledger and its band entries to the index."""
-
-    LEDGER = "ledger"
-    INDEX = "index"
-    DEAD_LETTER = "dead_letter"
+class _DedupGroupFn(beam.DoFn):
+    """Batch: every story of the run, in event-time order, through one ledger."""
 
     def __init__(self, config: DedupConfig):
         self._config = config
-        self._hasher: Optional[minhash.MinHasher] = None
 
-    def setup(self):
-        self._hasher = minhash.MinHasher(self._config.num_perm, self._config.seed)
-        self._dead = Metrics.counter(NAMESPACE, "dead_letter_dedup")
-
-    def process(self, story: Story):
-        try:
-            fp = fingerprint(story, self._config, self._hasher)
-            keys = index_keys(fp, self._config)
-        except Exception as error:  # noqa: BLE001 - any failure dead-letters the story
-            body = story.body if isinstance(getattr(story, "body", None), str) else repr(story)
-            yield beam.pvalue.TaggedOutput(
-                self.DEAD_LETTER,
-                DeadLetter(
-                    raw=body.encode("utf-8", "replace"),
-                    source=story.source,
-                    stage=STAGE,
-                    reason=DeadLetterReason.ERROR,
-                    error=f"cannot compute dedup signature: {type(error).__name__}: {error}",
-                    failed_at=now_millis(),
-                    format=getattr(story, "format", None),
-                ),
-            )
-            self._dead.inc()
-            return
-        at = _timestamp(fp.event_time)
-        if self._config.verify != "minhash":
-            fp = dataclasses.replace(fp, signature=None if fp.signature is None else _NO_SIGNATURE)
-        yield TimestampedValue((_LEDGER_KEY, (_STORY, (story, fp))), at)
-        for key in keys:
-            # Keyed by band index (two digits) or "exact"; the bucket is the rest.
-            index = _EXACT_INDEX if _is_exact_key(key) else key[1:3]
-            yield beam.pvalue.TaggedOutput(self.INDEX, TimestampedValue((index, (fp.entry, key)), at))
-
-
-# In "exact" verification the ledger needs only to know that a signature exists.
-_NO_SIGNATURE = np.zeros(0, dtype=np.uint32)
-
-
-class _OrderedBuffer:
-    """Event-time ordered release shared by the stateful DoFns.
-
-    Elements wait in a bag until the watermark passes their time, then are
-    handed over sorted by the caller. ``release`` fires at the earliest
-    waiting time; ``flush`` at the end of the global window, so that a bounded
-    run releases everything in one round instead of one timer round per
-    distinct timestamp.
-    """
-
-    @staticmethod
-    def add(value, at_millis, step, buffer, earliest, release, flush):
-        buffer.add(value)
-        current = earliest.read()
-        if current is None or at_millis < current:
-            earliest.write(at_millis)
-            release.set(_timestamp(at_millis, step))
-            if current is None:
-                flush.set(GlobalWindow().max_timestamp())
-
-    @staticmethod
-    def take(fire_millis, step, buffer, earliest, release, flush, time_of) -> list:
-        """Waiting values with time <= ``fire_millis`` (all when None)."""
-        waiting = list(buffer.read())
-        if fire_millis is None:
-            ready, rest = waiting, []
-        else:
-            ready = [value for value in waiting if time_of(value) <= fire_millis]
-            rest = [value for value in waiting if time_of(value) > fire_millis]
-        if not ready:
-            return []
-        buffer.clear()
-        if rest:
-            for value in rest:
-                buffer.add(value)
-            next_time = min(time_of(value) for value in rest)
-            earliest.write(next_time)
-            release.set(_timestamp(next_time, step))
-        else:
-            earliest.clear()
-            release.clear()
-            flush.clear()
-        return ready
+    def process(self, element, timestamp=beam.DoFn.TimestampParam) -> Iterator:
+        _, stories = element
+        pending = [(story.event_time * 1000, story) for story in stories]
+        yield from _dedup_in_order(SequentialDeduplicator(self._config), pending)
 
 
 _STATE_CODER = PickleCoder()
 
 
-def _expiry_delay(horizon_millis: int) -> int:
-    """When to look for expired entries, after the oldest one's event time.
+class _DedupLedgerFn(beam.DoFn):
+    """Streaming: stories wait until the watermark passes them, then go
+    through the ledger in (event time, id) order, whatever the bundling.
 
-    A quarter of a horizon late: expiry then drops a quarter horizon's worth
-    of stories at once (state holds at most 1.25 horizons), and a bounded run
-    needs a few timer rounds per horizon of event time instead of one per
-    story (every round is a bundle, and every bundle commits the state).
-    """
-    return horizon_millis + horizon_millis // 4 + 1
-
-
-def _expiry_cutoff(fired: Timestamp, earliest, horizon_millis: int) -> int:
-    """Entries older than this can match no story still to come.
-
-    Stories still waiting may be older than the timer (in a bounded run every
-    timer fires at the end), so the cutoff never passes the earliest of them.
-    """
-    now = fired.micros // 1000
-    waiting = earliest.read()
-    if waiting is not None:
-        now = min(now, waiting)
-    return now - horizon_millis
-
-
-class _IndexBandsFn(beam.DoFn):
-    """Keyed by LSH band index (and one ``exact`` key for content hashes).
-
-    State per key: the buckets of that band, each the (event time, id,
-    update level) of the stories inside the horizon that fell into it, and
-    the same entries in event-time order for expiry. For each story, in
-    (event time, id) order, emits to the ledger the earlier stories sharing a
-    bucket: candidate ids for a band, the earliest exact copy for the hash.
+    State (portable: a bag, a value and one event-time timer): the stories
+    waiting for the watermark, and the ledger, which forgets what is older
+    than the horizon as event time advances, so state stays bounded by the
+    stories inside the horizon.
     """
 
-    BUFFER = BagStateSpec("buffer", _STATE_CODER)
-    EARLIEST = ReadModifyWriteStateSpec("earliest", _STATE_CODER)
-    INDEX = ReadModifyWriteStateSpec("index", _STATE_CODER)
+    PENDING = BagStateSpec("pending", _STATE_CODER)
+    NEXT_RELEASE = ReadModifyWriteStateSpec("next_release", _STATE_CODER)
+    LEDGER = ReadModifyWriteStateSpec("ledger", _STATE_CODER)
     RELEASE = TimerSpec("release", TimeDomain.WATERMARK)
-    FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
-    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
 
     def __init__(self, config: DedupConfig):
         self._config = config
 
-    @staticmethod
-    def _time_of(value) -> int:
-        return value[0][0]
-
     def process(
         self,
         element,
-        buffer=beam.DoFn.StateParam(BUFFER),
-        earliest=beam.DoFn.StateParam(EARLIEST),
+        timestamp=beam.DoFn.TimestampParam,
+        pending=beam.DoFn.StateParam(PENDING),
+        next_release=beam.DoFn.StateParam(NEXT_RELEASE),
         release=beam.DoFn.TimerParam(RELEASE),
-        flush=beam.DoFn.TimerParam(FLUSH),
     ):
-        _, value = element
-        _OrderedBuffer.add(value, self._time_of(value), _INDEX_STEP, buffer, earliest, release, flush)
+        _, story = element
+        micros = timestamp.micros
+        pending.add((micros, story))
+        scheduled = next_release.read()
+        if scheduled is None or micros < scheduled:
+            next_release.write(micros)
+            release.set(Timestamp(micros=micros))
 
     @on_timer(RELEASE)
-    def on_release(
+    def release_ready(
         self,
         fired=beam.DoFn.TimestampParam,
-        buffer=beam.DoFn.StateParam(BUFFER),
-        earliest=beam.DoFn.StateParam(EARLIEST),
-        index=beam.DoFn.StateParam(INDEX),
+        pending=beam.DoFn.StateParam(PENDING),
+        next_release=beam.DoFn.StateParam(NEXT_RELEASE),
+        ledger=beam.DoFn.StateParam(LEDGER),
         release=beam.DoFn.TimerParam(RELEASE),
-        flush=beam.DoFn.TimerParam(FLUSH),
-        expire=beam.DoFn.TimerParam(EXPIRE),
     ):
-        ready = _OrderedBuffer.take(
-            fired.micros // 1000, _INDEX_STEP, buffer, earliest, release, flush, self._time_of
-        )
-        yield from self._index(ready, index, expire)
-
-    @on_timer(FLUSH)
-    def on_flush(
-        self,
-        buffer=beam.DoFn.StateParam(BUFFER),
-        earliest=beam.DoFn.StateParam(EARLIEST),
-        index=beam.DoFn.StateParam(INDEX),
-        release=beam.DoFn.TimerParam(RELEASE),
-        flush=beam.DoFn.TimerParam(FLUSH),
-        expire=beam.DoFn.TimerParam(EXPIRE),
-    ):
-        ready = _OrderedBuffer.take(None, _INDEX_STEP, buffer, earliest, release, flush, self._time_of)
-        yield from self._index(ready, index, expire)
-
-    def _index(self, ready: list, index_state, expire) -> Iterator:
-        if not ready:
-            return
-        horizon = self._config.horizon_millis
-        index = index_state.read() or _BandIndex()
-        for entry, key in sorted(ready):
-            story = Fingerprint(entry[1], entry[0], "", _EMPTY, None, entry[2])
-            bucket = index.buckets.setdefault(key, [])
-            exact, candidates = bucket_step(key, story, bucket, horizon)
-            at = _timestamp(entry[0], _INDEX_STEP)
-            # One report per story and key, even empty: the ledger counts them.
-            if exact is not None:
-                yield TimestampedValue((_LEDGER_KEY, (_MATCH, exact)), at)
-            else:
-                yield TimestampedValue((_LEDGER_KEY, (_CANDIDATES, (entry[1], entry[0], candidates))), at)
-            bucket.append(entry)
-            index.order.append((entry[0], entry[1], key))
-        index_state.write(index)
-        expire.set(_timestamp(index.order[0][0] + _expiry_delay(horizon)))
-
-    @on_timer(EXPIRE)
-    def on_expire(
-        self,
-        fired=beam.DoFn.TimestampParam,
-        earliest=beam.DoFn.StateParam(EARLIEST),
-        index=beam.DoFn.StateParam(INDEX),
-        expire=beam.DoFn.TimerParam(EXPIRE),
-    ):
-        state = index.read()
-        if state is None:
-            return
-        horizon = self._config.horizon_millis
-        if state.expire(_expiry_cutoff(fired, earliest, horizon)):
-            if state.order:
-                index.write(state)
-            else:
-                index.clear()
-        if state.order:
-            expire.set(_timestamp(max(state.order[0][0] + _expiry_delay(horizon), fired.micros // 1000 + 1)))
-
-
-class _BandIndex:
-    """The buckets of one band, and their entries in event-time order."""
-
-    def __init__(self):
-        self.buckets: dict[str, list[tuple[int, str, int]]] = {}
-        self.order: list[tuple[int, str, str]] = []  # (event time, id, bucket)
-
-    def expire(self, cutoff: int) -> bool:
-        """Drop entries older than ``cutoff``; True if any was dropped."""
-        old = 0
-        while old < len(self.order) and self.order[old][0] < cutoff:
-            old += 1
-        if not old:
-            return False
-        for _, story_id, key in self.order[:old]:
-            bucket = [entry for entry in self.buckets.get(key, ()) if entry[1] != story_id]
-            if bucket:
-                self.buckets[key] = bucket
-            else:
-                self.buckets.pop(key, None)
-        del self.order[:old]
-        return True
-
-
-class _ResolveClustersFn(beam.DoFn):
-    """One key: decides each story's status, in (event time, id) order.
-
-    For each story it confirms the candidates the band index found against
-    the stored shingles of earlier stories, picks the best match and takes
-    its cluster id from the ledger (id -> cluster id) of earlier stories.
-    This step is sequential by nature: a story's cluster is the cluster of
-    the story it matches, which must be decided first. Its work per story is
-    a few set intersections and dict operations; signing is done in parallel
-    upstream. State: shingles and ledger entries of the stories inside the
-    horizon, expired by an event-time timer and as event time advances.
-
-    A story is decided once the watermark has passed its time and every index
-    key it was sent to has reported (the index reports even when it found
-    nothing), so the result does not depend on whether the runner holds the
-    watermark for the index's timers (the BundleBasedDirectRunner does not).
-    """
-
-    BUFFER = BagStateSpec("buffer", _STATE_CODER)
-    EARLIEST = ReadModifyWriteStateSpec("earliest", _STATE_CODER)
-    PASSED = ReadModifyWriteStateSpec("passed", _STATE_CODER)
-    MEMORY = ReadModifyWriteStateSpec("memory", _STATE_CODER)
-    RELEASE = TimerSpec("release", TimeDomain.WATERMARK)
-    FLUSH = TimerSpec("flush", TimeDomain.WATERMARK)
-    EXPIRE = TimerSpec("expire", TimeDomain.WATERMARK)
-
-    def __init__(self, config: DedupConfig):
-        self._config = config
-
-    @staticmethod
-    def _time_of(item) -> int:
-        kind, value = item
-        if kind == _STORY:
-            return value[1].event_time
-        if kind == _MATCH:
-            return value.story_time
-        return value[1]
-
-    def process(
-        self,
-        element,
-        buffer=beam.DoFn.StateParam(BUFFER),
-        earliest=beam.DoFn.StateParam(EARLIEST),
-        passed=beam.DoFn.StateParam(PASSED),
-        memory=beam.DoFn.StateParam(MEMORY),
-        release=beam.DoFn.TimerParam(RELEASE),
-        flush=beam.DoFn.TimerParam(FLUSH),
-        expire=beam.DoFn.TimerParam(EXPIRE),
-    ):
-        _, item = element
-        _OrderedBuffer.add(item, self._time_of(item), _LEDGER_STEP, buffer, earliest, release, flush)
-        upto = passed.read()
-        if upto is not None and self._time_of(item) <= upto:
-            # The watermark is already past this story: a report it waited for.
-            yield from self._release(upto, False, buffer, earliest, release, flush, memory, expire)
-
-    @on_timer(RELEASE)
-    def on_release(
-        self,
-        fired=beam.DoFn.TimestampParam,
-        buffer=beam.DoFn.StateParam(BUFFER),
-        earliest=beam.DoFn.StateParam(EARLIEST),
-        passed=beam.DoFn.StateParam(PASSED),
-        memory=beam.DoFn.StateParam(MEMORY),
-        release=beam.DoFn.TimerParam(RELEASE),
-        flush=beam.DoFn.TimerParam(FLUSH),
-        expire=beam.DoFn.TimerParam(EXPIRE),
-    ):
-        upto = max(passed.read() or 0, fired.micros // 1000)
-        passed.write(upto)
-        yield from self._release(upto, False, buffer, earliest, release, flush, memory, expire)
-
-    @on_timer(FLUSH)
-    def on_flush(
-        self,
-        buffer=beam.DoFn.StateParam(BUFFER),
-        earliest=beam.DoFn.StateParam(EARLIEST),
-        memory=beam.DoFn.StateParam(MEMORY),
-        release=beam.DoFn.TimerParam(RELEASE),
-        flush=beam.DoFn.TimerParam(FLUSH),
-        expire=beam.DoFn.TimerParam(EXPIRE),
-    ):
-        yield from self._release(None, True, buffer, earliest, release, flush, memory, expire)
-
-    def _release(self, upto, final, buffer, earliest, release, flush, memory_state, expire) -> Iterator:
-        """Decide the waiting stories up to time ``upto`` (all when None) whose
-        reports are complete, in order; stop at the first incomplete one."""
-        waiting = list(buffer.read())
-        if not waiting:
-            return
-        config = self._config
-        stories = []
-        found: dict[str, list] = {}
-        for item in waiting:
-            kind, value = item
-            if kind == _STORY:
-                stories.append(value)
-            else:
-                story_id = value.story_id if kind == _MATCH else value[0]
-                found.setdefault(story_id, []).append(item)
-        stories.sort(key=lambda pair: pair[1].order)
-        memory = memory_state.read() or _Memory()
-        decided = 0
-        for story, fp in stories:
-            if upto is not None and fp.event_time > upto:
-                break
-            reports = found.get(fp.story_id, ())
-            if len(reports) < _expected_reports(fp, config) and not final:
-                break
-            found.pop(fp.story_id, None)
-            decided += 1
-            matches = []
-            candidates = set()
-            for kind, value in reports:
-                if kind == _MATCH:
-                    matches.append(value)
-                else:
-                    candidates.update(value[2])
-            for candidate_id in sorted(candidates):
-                candidate = memory.fingerprints.get(candidate_id)
-                if candidate is not None:
-                    match = compare(fp, candidate, config)
-                    if match is not None:
-                        matches.append(match)
-            info = decide(fp, matches, memory.ledger, config)
-            memory.remember(fp)
-            memory.expire(fp.event_time - config.horizon_millis)
-            yield TimestampedValue(
-                dataclasses.replace(story, dedup=info), _timestamp(fp.event_time, _LEDGER_STEP)
-            )
-        if decided:
-            memory_state.write(memory)
-            if memory.fingerprints or memory.ledger:
-                expire.set(_timestamp(memory.oldest() + _expiry_delay(config.horizon_millis)))
-        waiting_ids = {fp.story_id for _, fp in stories[decided:]}
-        rest = [(_STORY, pair) for pair in stories[decided:]]
-        for story_id, items in found.items():
-            if story_id in waiting_ids or (not final and story_id not in memory.ledger):
-                rest.extend(items)
-            else:
-                _LOG.warning("dedup: %d late index reports for story %s dropped", len(items), story_id)
-        if len(rest) == len(waiting):
-            return
-        buffer.clear()
-        for item in rest:
-            buffer.add(item)
-        later = [self._time_of(item) for item in rest if upto is None or self._time_of(item) > upto]
+        waiting = list(pending.read())
+        ready = [entry for entry in waiting if entry[0] <= fired.micros]
+        later = [entry for entry in waiting if entry[0] > fired.micros]
+        deduplicator = ledger.read() or SequentialDeduplicator(self._config)
+        yield from _dedup_in_order(deduplicator, ready)
+        ledger.write(deduplicator)
+        pending.clear()
+        for entry in later:
+            pending.add(entry)
         if later:
-            earliest.write(min(later))
-            release.set(_timestamp(min(later), _LEDGER_STEP))
-        elif rest:
-            earliest.write(min(self._time_of(item) for item in rest))
+            earliest = min(entry[0] for entry in later)
+            next_release.write(earliest)
+            release.set(Timestamp(micros=earliest))
         else:
-            earliest.clear()
-            release.clear()
-            flush.clear()
-
-    @on_timer(EXPIRE)
-    def on_expire(
-        self,
-        fired=beam.DoFn.TimestampParam,
-        earliest=beam.DoFn.StateParam(EARLIEST),
-        memory=beam.DoFn.StateParam(MEMORY),
-        expire=beam.DoFn.TimerParam(EXPIRE),
-    ):
-        state = memory.read()
-        if state is None:
-            return
-        horizon = self._config.horizon_millis
-        state.expire(_expiry_cutoff(fired, earliest, horizon))
-        if state.fingerprints or state.ledger:
-            memory.write(state)
-            expire.set(_timestamp(max(state.oldest() + _expiry_delay(horizon), fired.micros // 1000 + 1)))
-        else:
-            memory.clear()
-
-
-def _expected_reports(fp: Fingerprint, config: DedupConfig) -> int:
-    """How many index keys report on a story: its hash and its bands."""
-    return (1 if fp.content_hash else 0) + (config.bands if fp.signature is not None else 0)
-
-
-class _Memory:
-    """What the ledger remembers of the stories inside the horizon."""
-
-    def __init__(self):
-        self.fingerprints: dict[str, Fingerprint] = {}  # in event-time order
-        self.ledger: dict[str, tuple[str, int]] = {}
-
-    def remember(self, fp: Fingerprint) -> None:
-        if fp.signature is not None:
-            self.fingerprints[fp.story_id] = fp
-
-    def expire(self, cutoff: int) -> None:
-        while self.fingerprints:
-            first = next(iter(self.fingerprints))
-            if self.fingerprints[first].event_time >= cutoff:
-                break
-            del self.fingerprints[first]
-        prune_ledger(self.ledger, cutoff, 0)
-
-    def oldest(self) -> int:
-        times = []
-        if self.fingerprints:
-            times.append(next(iter(self.fingerprints.values())).event_time)
-        if self.ledger:
-            times.append(next(iter(self.ledger.values()))[1])
-        return min(times)
+            next_release.clear()
 
 
 class _CountAndRouteFn(beam.DoFn):

@@ -63,5 +63,6 @@ class ProcessStories(beam.PTransform):
         return {
             self.STORIES: deduped[DeduplicateStories.STORIES],
             self.DEAD_LETTERS: dead_letters,
-            self.DROPPED: deduped[DeduplicateStories.DROPPED],
+            self.DROPPED: deduped[DeduplicateStories.DROPPED]
+            | "DroppedPositions" >> beam.Map(lambda story: story.source),
         }

@@ -1,20 +1,21 @@
 """Writing stories and dead letters as Avro container files.
 
 In: ``Story`` or ``DeadLetter`` elements. Out (as files): Avro object
-container files ``DIR/stories-<when>-<shard>-<token>.avro`` and
-``DIR/dead-letters-<when>-<shard>-<token>.avro`` (``when`` is ``all`` in
-batch, the UTC time the file was cut in streaming), each with the writer
+container files ``DIR/stories-all-<shard>-<token>.avro`` in batch and
+``DIR/stories-<UTC time written>-<token>.avro`` in streaming (likewise
+``dead-letters-...``), each with the writer
 schema from ``schemas/`` embedded and deflate-compressed blocks. Out (as a
 PCollection): the ``SourcePosition`` of every record, emitted only after the
 file holding it has been closed, flushed to disk and renamed into place:
 these acknowledgements are what the Kafka offset commit waits for.
 
-Batch runs write one file per shard. Streaming runs cut files by arrival,
-not by event time: every ``window_seconds`` of processing time (or every
-``max_records_per_file`` records, whichever comes first) each shard writes a
-file of what has arrived. Event time plays no part, so a story with an old
-timestamp (a replayed archive, a partition that caught up late) is never
-late for the sink and never dropped. A file is written under a hidden
+Batch runs write one file per shard. Streaming runs write one file per
+bundle: records are buffered as they arrive and the file is written when the
+runner finishes the bundle (Flink cuts bundles at ``--max_bundle_size``
+records or ``--max_bundle_time_millis``). No window and no watermark decides
+when a record is written, so a story with an old event time (a replayed
+archive, a partition that caught up late, a story a stateful step released
+late) is never dropped as late. A file is written under a hidden
 temporary name and renamed, so readers never see a partial file; a failed
 write raises, so the runner retries the bundle and nothing unwritten is
 acknowledged.
@@ -32,7 +33,7 @@ from typing import Any, Iterable, Iterator, Optional
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
-from apache_beam.transforms import trigger, window
+from apache_beam.transforms import window
 
 from schemas import load_schema
 
@@ -42,8 +43,6 @@ _LOG = logging.getLogger(__name__)
 
 STORIES_PREFIX = "stories"
 DEAD_LETTERS_PREFIX = "dead-letters"
-#: A streaming file is cut at this many records even before its time is up.
-DEFAULT_MAX_RECORDS_PER_FILE = 10_000
 
 
 class WriteAvroFiles(beam.PTransform):
@@ -79,25 +78,17 @@ class WriteAvroFiles(beam.PTransform):
 
     def expand(self, records):
         if self._window_seconds:
-            windowing = beam.WindowInto(
-                window.GlobalWindows(),
-                trigger=trigger.Repeatedly(trigger.AfterAny(
-                    trigger.AfterProcessingTime(self._window_seconds),
-                    trigger.AfterCount(DEFAULT_MAX_RECORDS_PER_FILE))),
-                accumulation_mode=trigger.AccumulationMode.DISCARDING,
-            )
-        else:
-            windowing = beam.WindowInto(window.GlobalWindows())
+            return records | "WriteBundleFiles" >> beam.ParDo(
+                _WriteBundleFn(self._output_dir, self._prefix, self._schema_name))
         shards = self._num_shards
         return (
             records
             | "ToAvro" >> beam.Map(lambda r: (_shard_of(r.source.record_id(), shards),
                                               (r.source, r.to_avro())))
-            | "Window" >> windowing
+            | "Window" >> beam.WindowInto(window.GlobalWindows())
             | "GroupByShard" >> beam.GroupByKey()
             | "WriteFiles" >> beam.ParDo(
-                _WriteShardFn(self._output_dir, self._prefix, self._schema_name,
-                              streaming=bool(self._window_seconds)))
+                _WriteShardFn(self._output_dir, self._prefix, self._schema_name))
         )
 
 
@@ -119,10 +110,8 @@ def _shard_of(record_id: str, num_shards: int) -> int:
     return int(hashlib.blake2b(record_id.encode(), digest_size=4).hexdigest(), 16) % num_shards
 
 
-def _file_tag(streaming: bool) -> str:
-    """``all`` for a batch file; the UTC time of writing for a streaming one."""
-    if not streaming:
-        return "all"
+def _arrival_tag() -> str:
+    """UTC time a streaming file is written, so files sort by arrival."""
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime())
 
 
@@ -157,8 +146,9 @@ def write_avro_file(path: str, parsed_schema: Any, records: Iterable[dict]) -> i
 
 
 class _WriteShardFn(beam.DoFn):
-    def __init__(self, output_dir: str, prefix: str, schema_name: str, streaming: bool = False):
-        self._streaming = streaming
+    """Batch: one file per shard group."""
+
+    def __init__(self, output_dir: str, prefix: str, schema_name: str):
         self._output_dir = output_dir.rstrip("/")
         self._prefix = prefix
         self._schema_name = schema_name
@@ -176,7 +166,7 @@ class _WriteShardFn(beam.DoFn):
         shard, entries = element
         entries = list(entries)
         token = uuid.uuid4().hex[:8]
-        path = f"{self._output_dir}/{self._prefix}-{_file_tag(self._streaming)}-{shard:03d}-{token}.avro"
+        path = f"{self._output_dir}/{self._prefix}-all-{shard:03d}-{token}.avro"
         count = write_avro_file(path, self._schema, (record for _, record in entries))
         self._files.inc()
         self._written.inc(count)
@@ -192,3 +182,29 @@ class _WriteShardFn(beam.DoFn):
         for value, count in counts.items():
             name = f"written_language_{value}" if key == "language" else f"dead_letter_{value}"
             Metrics.counter("wire_ingest", name).inc(count)
+
+
+class _WriteBundleFn(_WriteShardFn):
+    """Streaming: one file per bundle, acknowledged when the bundle finishes."""
+
+    def start_bundle(self) -> None:
+        self._pending: list = []
+
+    def process(self, record, timestamp=beam.DoFn.TimestampParam, win=beam.DoFn.WindowParam):
+        self._pending.append((record.source, record.to_avro(), timestamp, win))
+        return ()
+
+    def finish_bundle(self):
+        if not self._pending:
+            return
+        from apache_beam.utils.windowed_value import WindowedValue
+
+        pending, self._pending = self._pending, []
+        token = uuid.uuid4().hex[:8]
+        path = f"{self._output_dir}/{self._prefix}-{_arrival_tag()}-{token}.avro"
+        count = write_avro_file(path, self._schema, (record for _, record, _, _ in pending))
+        self._files.inc()
+        self._written.inc(count)
+        self._count_by_kind([(source, record) for source, record, _, _ in pending])
+        for source, _, timestamp, win in pending:
+            yield WindowedValue(source, timestamp, (win,))
