@@ -55,7 +55,7 @@ as event time advances.
 
 Stateful steps (Flink restores state by these names; never rename them):
 ``STATEFUL_STEP_NAMES``. Only portable state is used (``BagState``,
-``ReadModifyWriteState``, an event-time timer).
+``ReadModifyWriteState``, event-time timers with dynamic tags).
 """
 
 from __future__ import annotations
@@ -608,14 +608,16 @@ class _DedupLedgerFn(beam.DoFn):
     """Streaming: stories wait until the watermark passes them, then go
     through the ledger in (event time, id) order, whatever the bundling.
 
-    State (portable: a bag, a value and one event-time timer): the stories
+    State (portable: a bag, a value and event-time timers): the stories
     waiting for the watermark, and the ledger, which forgets what is older
     than the horizon as event time advances, so state stays bounded by the
-    stories inside the horizon.
+    stories inside the horizon. One timer per distinct waiting event time
+    (dynamic timer tags), so that when the watermark leaps (a source that
+    caught up, a replay of old copy) every waiting story is released in the
+    same round, not one timestamp per round.
     """
 
     PENDING = BagStateSpec("pending", _STATE_CODER)
-    NEXT_RELEASE = ReadModifyWriteStateSpec("next_release", _STATE_CODER)
     LEDGER = ReadModifyWriteStateSpec("ledger", _STATE_CODER)
     RELEASE = TimerSpec("release", TimeDomain.WATERMARK)
 
@@ -627,28 +629,24 @@ class _DedupLedgerFn(beam.DoFn):
         element,
         timestamp=beam.DoFn.TimestampParam,
         pending=beam.DoFn.StateParam(PENDING),
-        next_release=beam.DoFn.StateParam(NEXT_RELEASE),
         release=beam.DoFn.TimerParam(RELEASE),
     ):
         _, story = element
         micros = timestamp.micros
         pending.add((micros, story))
-        scheduled = next_release.read()
-        if scheduled is None or micros < scheduled:
-            next_release.write(micros)
-            release.set(Timestamp(micros=micros))
+        release.set(Timestamp(micros=micros), dynamic_timer_tag=str(micros))
 
     @on_timer(RELEASE)
     def release_ready(
         self,
         fired=beam.DoFn.TimestampParam,
         pending=beam.DoFn.StateParam(PENDING),
-        next_release=beam.DoFn.StateParam(NEXT_RELEASE),
         ledger=beam.DoFn.StateParam(LEDGER),
-        release=beam.DoFn.TimerParam(RELEASE),
     ):
         waiting = list(pending.read())
         ready = [entry for entry in waiting if entry[0] <= fired.micros]
+        if not ready:
+            return  # released by an earlier timer of the same round
         later = [entry for entry in waiting if entry[0] > fired.micros]
         deduplicator = ledger.read() or SequentialDeduplicator(self._config)
         yield from _dedup_in_order(deduplicator, ready)
@@ -656,12 +654,6 @@ class _DedupLedgerFn(beam.DoFn):
         pending.clear()
         for entry in later:
             pending.add(entry)
-        if later:
-            earliest = min(entry[0] for entry in later)
-            next_release.write(earliest)
-            release.set(Timestamp(micros=earliest))
-        else:
-            next_release.clear()
 
 
 class _CountAndRouteFn(beam.DoFn):
