@@ -190,9 +190,9 @@ def test_kill_minus_nine_at_random_moments(tmp_path, broker, pipelines, mode, re
     for attempt in range(4):
         pipeline.start()
         if attempt < 3:
-            # A batch incarnation reads to the end offsets and exits within
+            # A bounded incarnation reads to the end offsets and exits within
             # seconds: kill it early enough to land while it is running.
-            time.sleep(rng.uniform(1.5, 4.0) if mode == "batch" else rng.uniform(5.0, 16.0))
+            time.sleep(rng.uniform(5.0, 16.0) if mode == "unbounded" else rng.uniform(1.5, 4.0))
         else:
             # The narrowest window: files written, offsets not yet committed.
             before = set(output.glob("stories-*.avro")) if output.is_dir() else set()
