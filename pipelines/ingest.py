@@ -56,10 +56,10 @@ class IngestOptions(PipelineOptions):
                             help="Estimated Jaccard similarity (0-1) from which a story is a "
                                  "near-duplicate (default: the evaluated one, see README).")
         parser.add_argument("--window-seconds", dest="window_seconds", type=int, default=60,
-                            help="Streaming only: output files are cut every this many seconds "
-                                 "of arrival time, or at 10,000 records (default 60).")
+                            help="Accepted and ignored: streaming runs write one file per "
+                                 "bundle (on Flink, bundles end at --max_bundle_time_millis).")
         parser.add_argument("--num-shards", dest="num_shards", type=int, default=2,
-                            help="Story files written per window (default 2).")
+                            help="Batch only: story files written per run (default 2).")
         parser.add_argument("--language-seed", dest="language_seed", type=int, default=0,
                             help="Seed of the language detector; fixed so results are "
                                  "deterministic (default 0).")

@@ -52,9 +52,9 @@ class WriteAvroFiles(beam.PTransform):
       output_dir: directory (local path or any Beam filesystem URI).
       prefix: file name prefix, e.g. ``stories``.
       schema_name: ``story`` or ``dead_letter`` (a file in ``schemas/``).
-      window_seconds: None for batch (one file per shard); for streaming,
-        how many seconds of arrivals each file holds at most.
-      num_shards: files per cut; records are spread by a hash of their id.
+      window_seconds: None for batch (one file per shard); any positive
+        value selects the streaming writer (one file per bundle).
+      num_shards: batch files; records are spread by a hash of their id.
 
     Returns:
       PCollection of the written records' ``SourcePosition``.
