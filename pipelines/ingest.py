@@ -25,7 +25,7 @@ from pipelines.runners import resolve_runner
 from transforms.enrich import EVENT_TIME_FROM_PUBLISHED, EVENT_TIME_FROM_SOURCE
 from transforms.process import ProcessStories
 from transforms.read import DEFAULT_MAX_INPUT_BYTES, ReadWireStories, expand_pattern
-from transforms.write import WriteDeadLetters, WriteStories
+from transforms.write import WriteDeadLetters, WriteStories, load_written_stories
 
 __all__ = ["IngestOptions", "build_pipeline", "run", "RunSummary", "summarize_metrics"]
 
@@ -148,6 +148,8 @@ def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions) -> PipelineO
         max_input_bytes=options.max_input_bytes,
         event_time_from=EVENT_TIME_FROM_SOURCE if streaming else EVENT_TIME_FROM_PUBLISHED,
         language_seed=options.language_seed,
+        known_stories=load_written_stories(options.output, options.dedup_horizon * 3600)
+        if options.output else (),
     )
     dead_letters = (
         *read_dead_letters, processed[ProcessStories.DEAD_LETTERS]

@@ -532,8 +532,13 @@ class DeduplicateStories(beam.PTransform):
         update_threshold: Optional[float] = 0.5,
         verify: str = "exact",
         label: Optional[str] = None,
+        known_stories: Iterable[Story] = (),
     ):
         super().__init__(label)
+        # Stories already written by an earlier run into the same output: the
+        # ledger starts with them, so copies re-delivered after a crash are
+        # marked, not written as new UNIQUE stories.
+        self._known = tuple(known_stories)
         self.config = DedupConfig(
             mode=mode,
             horizon_seconds=horizon_seconds,
@@ -554,12 +559,12 @@ class DeduplicateStories(beam.PTransform):
             marked = (
                 keyed
                 | "GroupForLedger" >> beam.GroupByKey()
-                | "DedupInOrder" >> beam.ParDo(_DedupGroupFn(config)).with_outputs(
+                | "DedupInOrder" >> beam.ParDo(_DedupGroupFn(config, self._known)).with_outputs(
                     self.DEAD_LETTERS, main="marked")
             )
         else:
             marked = keyed | STATEFUL_STEP_NAMES[0] >> beam.ParDo(
-                _DedupLedgerFn(config)).with_outputs(self.DEAD_LETTERS, main="marked")
+                _DedupLedgerFn(config, self._known)).with_outputs(self.DEAD_LETTERS, main="marked")
         routed = marked["marked"] | "CountAndRoute" >> beam.ParDo(
             _CountAndRouteFn(config.mode)).with_outputs(self.DROPPED, main=self.STORIES)
         return {
@@ -576,6 +581,13 @@ def _dedup_in_order(
     (event time, id) order; yields marked stories and dead letters."""
     pending.sort(key=lambda entry: (entry[1].event_time, entry[1].id))
     for micros, story in pending:
+        seen = deduplicator.ledger.get(story.id)
+        if seen is not None:
+            # The same record again (re-delivered after a crash or a retry):
+            # a copy of itself, in the cluster it was put in the first time.
+            info = DedupInfo(status=DUPLICATE, cluster_id=seen[0], duplicate_of=story.id, similarity=1.0)
+            yield TimestampedValue(dataclasses.replace(story, dedup=info), Timestamp(micros=micros))
+            continue
         try:
             info = deduplicator.add(story)
         except Exception as error:  # noqa: BLE001 - any failure dead-letters the story
@@ -589,16 +601,28 @@ def _dedup_in_order(
         yield TimestampedValue(dataclasses.replace(story, dedup=info), Timestamp(micros=micros))
 
 
+def warm_deduplicator(config: DedupConfig, known: Iterable[Story]) -> "SequentialDeduplicator":
+    """A ledger that has already seen ``known`` (in event-time order)."""
+    deduplicator = SequentialDeduplicator(config)
+    for story in sorted(known, key=lambda story: (story.event_time, story.id)):
+        try:
+            deduplicator.add(story)
+        except Exception:  # noqa: BLE001 - a record we cannot fingerprint just isn't remembered
+            _LOG.warning("dedup: cannot remember earlier story %s", story.id)
+    return deduplicator
+
+
 class _DedupGroupFn(beam.DoFn):
     """Batch: every story of the run, in event-time order, through one ledger."""
 
-    def __init__(self, config: DedupConfig):
+    def __init__(self, config: DedupConfig, known: tuple = ()):
         self._config = config
+        self._known = known
 
     def process(self, element, timestamp=beam.DoFn.TimestampParam) -> Iterator:
         _, stories = element
         pending = [(story.event_time * 1000, story) for story in stories]
-        yield from _dedup_in_order(SequentialDeduplicator(self._config), pending)
+        yield from _dedup_in_order(warm_deduplicator(self._config, self._known), pending)
 
 
 _STATE_CODER = PickleCoder()
@@ -621,8 +645,9 @@ class _DedupLedgerFn(beam.DoFn):
     LEDGER = ReadModifyWriteStateSpec("ledger", _STATE_CODER)
     RELEASE = TimerSpec("release", TimeDomain.WATERMARK)
 
-    def __init__(self, config: DedupConfig):
+    def __init__(self, config: DedupConfig, known: tuple = ()):
         self._config = config
+        self._known = known
 
     def process(
         self,
@@ -648,7 +673,7 @@ class _DedupLedgerFn(beam.DoFn):
         if not ready:
             return  # released by an earlier timer of the same round
         later = [entry for entry in waiting if entry[0] > fired.micros]
-        deduplicator = ledger.read() or SequentialDeduplicator(self._config)
+        deduplicator = ledger.read() or warm_deduplicator(self._config, self._known)
         yield from _dedup_in_order(deduplicator, ready)
         ledger.write(deduplicator)
         pending.clear()

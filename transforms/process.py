@@ -40,9 +40,11 @@ class ProcessStories(beam.PTransform):
         max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
         event_time_from: str = EVENT_TIME_FROM_PUBLISHED,
         language_seed: int = 0,
+        known_stories: tuple = (),
     ):
         super().__init__()
-        self._dedup = dict(mode=dedup_mode, horizon_seconds=dedup_horizon_seconds)
+        self._dedup = dict(mode=dedup_mode, horizon_seconds=dedup_horizon_seconds,
+                           known_stories=tuple(known_stories))
         if dedup_threshold is not None:
             self._dedup["threshold"] = dedup_threshold
         self._max_input_bytes = max_input_bytes
