@@ -380,3 +380,29 @@ def split_dateline(
         remainder = rest[separator.end():].strip()
         return bare, ((remainder,) if remainder else ()) + paragraphs[1:]
     return None, paragraphs
+
+
+def parse_package(
+    items: list[Element], parse_item: Callable[..., Any], fmt: str
+) -> list[Any]:
+    """Parse every item of a package: one result per item.
+
+    A lone item is parsed as the whole input (its ``ParseError`` fails the
+    input); in a package, an item that fails becomes an ``ItemFailure``
+    carrying its own XML, so its siblings are still written.
+    """
+    from xml.etree.ElementTree import tostring
+
+    from transforms.model import ItemFailure
+
+    if len(items) == 1:
+        return [parse_item(items[0])]
+    results: list[Any] = []
+    for index, item in enumerate(items):
+        try:
+            results.append(parse_item(item, index))
+        except ParseError as error:
+            results.append(ItemFailure(
+                reason=error.reason, error=str(error), raw=tostring(item, encoding="utf-8"),
+                item_index=index, format=fmt))
+    return results

@@ -45,10 +45,11 @@ from __future__ import annotations
 
 import re
 from typing import Optional, Union
-from xml.etree.ElementTree import Element, tostring
+from xml.etree.ElementTree import Element
 
 from transforms.formats import nitf
 from transforms.formats._common import (
+    parse_package,
     child,
     children,
     clean,
@@ -97,17 +98,7 @@ def parse(data: bytes) -> list[ParseResult]:
     else:
         raise ParseError(
             DeadLetterReason.UNRECOGNISED_FORMAT, f"{FORMAT}: <{name}> is not a G2 item or message", FORMAT)
-    if len(items) == 1:
-        return [parse_news_item(items[0])]
-    results: list[ParseResult] = []
-    for index, item in enumerate(items):
-        try:
-            results.append(parse_news_item(item, index))
-        except ParseError as error:
-            results.append(ItemFailure(
-                reason=error.reason, error=str(error), raw=tostring(item, encoding="utf-8"),
-                item_index=index, format=FORMAT))
-    return results
+    return parse_package(items, parse_news_item, FORMAT)
 
 
 def parse_news_item(item: Element, index: int = 0) -> ParsedItem:
