@@ -342,7 +342,7 @@ def raw_input_from_kafka_record(record: Any, uri: str) -> RawInput:
     native reader. ``kafka_span`` stays unset: the Java reader commits its
     own offsets, ``CommitKafkaOffsets`` is not in the pipeline.
     """
-    from transforms.kafka_io import FORMAT_HEADER
+    from transforms.kafka_io import format_hint
 
     partition = int(record.partition)
     offset = int(record.offset)
@@ -351,10 +351,7 @@ def raw_input_from_kafka_record(record: Any, uri: str) -> RawInput:
     headers = tuple(
         (str(header.key), bytes(header.value or b"")) for header in (record.headers or ())
     )
-    hint = None
-    for name, value in headers:
-        if name == FORMAT_HEADER:
-            hint = value.decode("utf-8", "replace").strip() or None
+    hint = format_hint(headers)
     source = SourcePosition(
         kind="kafka",
         uri=uri,

@@ -844,12 +844,18 @@ class _EagerReadBoundedPartitionFn(_ReadPartitionFn):
         return list(self._read(partition, tracker, watermark))
 
 
-def _raw_input(record, uri: str, read_from: int, span_start: int) -> RawInput:
-    headers = tuple((name, bytes(value or b"")) for name, value in (record.headers or ()))
+def format_hint(headers: tuple[tuple[str, bytes], ...]) -> Optional[str]:
+    """The delivery format a producer named in the ``wire-format`` header."""
     hint = None
     for name, value in headers:
         if name == FORMAT_HEADER:
             hint = value.decode("utf-8", "replace").strip() or None
+    return hint
+
+
+def _raw_input(record, uri: str, read_from: int, span_start: int) -> RawInput:
+    headers = tuple((name, bytes(value or b"")) for name, value in (record.headers or ()))
+    hint = format_hint(headers)
     source = SourcePosition(
         kind="kafka",
         uri=uri,
