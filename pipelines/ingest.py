@@ -55,9 +55,12 @@ class IngestOptions(PipelineOptions):
         parser.add_argument("--dedup-threshold", dest="dedup_threshold", type=float, default=None,
                             help="Estimated Jaccard similarity (0-1) from which a story is a "
                                  "near-duplicate (default: the evaluated one, see README).")
-        parser.add_argument("--window-seconds", dest="window_seconds", type=int, default=60,
-                            help="Accepted and ignored: streaming runs write one file per "
-                                 "bundle (on Flink, bundles end at --max_bundle_time_millis).")
+        parser.add_argument("--window-seconds", dest="window_seconds", type=int, default=300,
+                            help="Streaming only: length in seconds of the fixed event-time "
+                                 "windows that stories and dead letters are filed by, "
+                                 "DIR/stories-<window start>-<window end>-<token>.avro (UTC); "
+                                 "each bundle writes one file per window at once, without "
+                                 "waiting for the window to close (default 300).")
         parser.add_argument("--num-shards", dest="num_shards", type=int, default=2,
                             help="Batch only: story files written per run (default 2).")
         parser.add_argument("--language-seed", dest="language_seed", type=int, default=0,
@@ -130,6 +133,8 @@ def validate(options: IngestOptions) -> None:
         raise ValueError("--dedup-threshold must be in (0, 1]")
     if options.poll_interval <= 0:
         raise ValueError("--poll-interval must be a positive number of seconds")
+    if options.window_seconds <= 0:
+        raise ValueError("--window-seconds must be a positive number of seconds")
 
 
 def is_streaming_source(options: IngestOptions) -> bool:

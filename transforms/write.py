@@ -2,27 +2,35 @@
 
 In: ``Story`` or ``DeadLetter`` elements. Out (as files): Avro object
 container files ``DIR/stories-all-<shard>-<token>.avro`` in batch and
-``DIR/stories-<UTC time written>-<token>.avro`` in streaming (likewise
-``dead-letters-...``), each with the writer
-schema from ``schemas/`` embedded and deflate-compressed blocks. Out (as a
-PCollection): the ``SourcePosition`` of every record, emitted only after the
-file holding it has been closed, flushed to disk and renamed into place:
-these acknowledgements are what the Kafka offset commit waits for.
+``DIR/stories-<window start>-<window end>-<token>.avro`` in streaming
+(likewise ``dead-letters-...``; window bounds in UTC, ``YYYYMMDDTHHMMSS``),
+each with the writer schema from ``schemas/`` embedded and deflate-compressed
+blocks. Out (as a PCollection): the ``SourcePosition`` of every record,
+emitted only after the file holding it has been closed, flushed to disk and
+renamed into place: these acknowledgements are what the Kafka offset commit
+waits for. They come back in the global window, whatever the sink windowed by.
 
-Batch runs write one file per shard. Streaming runs write one file per
-bundle: records are buffered as they arrive and the file is written when the
-runner finishes the bundle (Flink cuts bundles at ``--max_bundle_size``
-records or ``--max_bundle_time_millis``). No window and no watermark decides
-when a record is written, so a story with an old event time (a replayed
-archive, a partition that caught up late, a story a stateful step released
-late) is never dropped as late. A file is written under a hidden
-temporary name and renamed, so readers never see a partial file; a failed
-write raises, so the runner retries the bundle and nothing unwritten is
-acknowledged.
+Batch runs write one file per shard. Streaming runs assign every record to
+a fixed event-time window of ``window_seconds`` (by its element timestamp:
+a story's ``event_time``, a dead letter's source time) and write, per bundle,
+one file per window the bundle's records fall in, when the runner finishes
+the bundle (Flink cuts bundles at ``--max_bundle_size`` records or
+``--max_bundle_time_millis``); so a window gets one or more files as its
+records arrive, as Beam's ``WriteToFiles`` writes per-window per-bundle
+shards. Every record of a file lies inside the window its name gives
+(start inclusive, end exclusive). No file waits for its window to close, and
+no watermark decides when a record is written: a story with an old event time
+(a replayed archive, a partition that caught up late, a story a stateful step
+released late) is written at once into its old window's name, never dropped
+as late. A file is written under a hidden temporary name and renamed, so
+readers never see a partial file; a failed write raises, so the runner
+retries the bundle and nothing unwritten is acknowledged (a retried bundle
+may write a window's records twice: at-least-once, like the sources).
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import logging
 import os
@@ -37,12 +45,14 @@ from apache_beam.transforms import window
 
 from schemas import load_schema
 
-__all__ = ["WriteStories", "WriteDeadLetters", "WriteAvroFiles", "STORIES_PREFIX", "DEAD_LETTERS_PREFIX"]
+__all__ = ["WriteStories", "WriteDeadLetters", "WriteAvroFiles", "STORIES_PREFIX", "DEAD_LETTERS_PREFIX",
+           "window_file_path", "load_written_stories"]
 
 _LOG = logging.getLogger(__name__)
 
 STORIES_PREFIX = "stories"
 DEAD_LETTERS_PREFIX = "dead-letters"
+_EPOCH = datetime.datetime(1970, 1, 1)
 
 
 class WriteAvroFiles(beam.PTransform):
@@ -52,8 +62,9 @@ class WriteAvroFiles(beam.PTransform):
       output_dir: directory (local path or any Beam filesystem URI).
       prefix: file name prefix, e.g. ``stories``.
       schema_name: ``story`` or ``dead_letter`` (a file in ``schemas/``).
-      window_seconds: None for batch (one file per shard); any positive
-        value selects the streaming writer (one file per bundle).
+      window_seconds: None for batch (one file per shard); a positive
+        number of seconds selects the streaming writer (fixed event-time
+        windows of that length, one file per window per bundle).
       num_shards: batch files; records are spread by a hash of their id.
 
     Returns:
@@ -78,8 +89,13 @@ class WriteAvroFiles(beam.PTransform):
 
     def expand(self, records):
         if self._window_seconds:
-            return records | "WriteBundleFiles" >> beam.ParDo(
-                _WriteBundleFn(self._output_dir, self._prefix, self._schema_name))
+            return (
+                records
+                | "EventTimeWindows" >> beam.WindowInto(window.FixedWindows(self._window_seconds))
+                | "WriteWindowFiles" >> beam.ParDo(
+                    _WriteWindowFilesFn(self._output_dir, self._prefix, self._schema_name))
+                | "DefaultWindowing" >> beam.WindowInto(window.GlobalWindows())
+            )
         shards = self._num_shards
         return (
             records
@@ -110,9 +126,20 @@ def _shard_of(record_id: str, num_shards: int) -> int:
     return int(hashlib.blake2b(record_id.encode(), digest_size=4).hexdigest(), 16) % num_shards
 
 
-def _arrival_tag() -> str:
-    """UTC time a streaming file is written, so files sort by arrival."""
-    return time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+def window_file_path(output_dir: str, prefix: str, win: window.IntervalWindow) -> str:
+    """``DIR/PREFIX-<start>-<end>-<token>.avro`` for a streaming file of window ``win``."""
+    token = uuid.uuid4().hex[:8]
+    return f"{output_dir}/{prefix}-{_utc_tag(win.start)}-{_utc_tag(win.end)}-{token}.avro"
+
+
+def _utc_tag(moment) -> str:
+    """``YYYYMMDDTHHMMSS`` (UTC) of a Beam timestamp, clamped to years 1-9999."""
+    seconds = moment.micros // 1_000_000
+    try:
+        when = _EPOCH + datetime.timedelta(seconds=seconds)
+    except OverflowError:
+        when = datetime.datetime.min if seconds < 0 else datetime.datetime.max
+    return when.strftime("%Y%m%dT%H%M%S").rjust(15, "0")
 
 
 def write_avro_file(path: str, parsed_schema: Any, records: Iterable[dict]) -> int:
@@ -184,14 +211,15 @@ class _WriteShardFn(beam.DoFn):
             Metrics.counter("wire_ingest", name).inc(count)
 
 
-class _WriteBundleFn(_WriteShardFn):
-    """Streaming: one file per bundle, acknowledged when the bundle finishes."""
+class _WriteWindowFilesFn(_WriteShardFn):
+    """Streaming: per bundle, one file per event-time window; acknowledged
+    when every file of the bundle is in place."""
 
     def start_bundle(self) -> None:
-        self._pending: list = []
+        self._pending: dict = {}
 
     def process(self, record, timestamp=beam.DoFn.TimestampParam, win=beam.DoFn.WindowParam):
-        self._pending.append((record.source, record.to_avro(), timestamp, win))
+        self._pending.setdefault(win, []).append((record.source, record.to_avro(), timestamp))
         return ()
 
     def finish_bundle(self):
@@ -199,15 +227,19 @@ class _WriteBundleFn(_WriteShardFn):
             return
         from apache_beam.utils.windowed_value import WindowedValue
 
-        pending, self._pending = self._pending, []
-        token = uuid.uuid4().hex[:8]
-        path = f"{self._output_dir}/{self._prefix}-{_arrival_tag()}-{token}.avro"
-        count = write_avro_file(path, self._schema, (record for _, record, _, _ in pending))
-        self._files.inc()
-        self._written.inc(count)
-        self._count_by_kind([(source, record) for source, record, _, _ in pending])
-        for source, _, timestamp, win in pending:
-            yield WindowedValue(source, timestamp, (win,))
+        pending, self._pending = self._pending, {}
+        windows = sorted(pending, key=lambda win: win.start)
+        for win in windows:
+            path = window_file_path(self._output_dir, self._prefix, win)
+            write_avro_file(path, self._schema, (record for _, record, _ in pending[win]))
+        # Counted once every file is in place: a failed write retries the whole bundle.
+        for win in windows:
+            self._files.inc()
+            self._written.inc(len(pending[win]))
+            self._count_by_kind([(source, record) for source, record, _ in pending[win]])
+        for win in windows:
+            for source, _, timestamp in pending[win]:
+                yield WindowedValue(source, timestamp, (win,))
 
 
 def load_written_stories(output_dir: str, max_age_seconds: float) -> list:
