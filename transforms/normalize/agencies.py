@@ -11,16 +11,22 @@ their own agencies with files of the same shape, named in the environment
 variable ``WIRE_INGEST_AGENCIES`` (paths separated by ``os.pathsep``) or
 passed to ``load_registry(extra_paths)`` / ``use_registry``. Later files win
 when an alias is defined twice.
+
+Change a registry through ``add``/``load`` only: they also forget what
+``memo`` remembered (parses that depend on the registry).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Callable, Iterable, Optional, TypeVar, Union
+
+from transforms.normalize.memo import MEMO_MAX_CHARS, MEMO_SIZE, memoize
 
 __all__ = [
     "AgencyRegistry",
@@ -39,8 +45,11 @@ GENERIC = "generic"
 
 _STRIP = " \t.,;:()[]{}\"'‘’“”-–—/|"
 _SPACES = re.compile(r"\s+")
+_T = TypeVar("_T")
+_UNSEEN = object()
 
 
+@memoize
 def _key(name: str) -> str:
     """Lookup key: case-folded, single-spaced, no surrounding punctuation or 'The'."""
     key = _SPACES.sub(" ", unicodedata.normalize("NFKC", name).replace("’", "'")).strip(_STRIP).casefold()
@@ -55,8 +64,34 @@ class AgencyRegistry:
 
     canonical: dict[str, str] = field(default_factory=dict)  # key -> canonical
     kinds: dict[str, str] = field(default_factory=dict)  # canonical -> kind
+    _memos: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _agencies: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        return {"canonical": self.canonical, "kinds": self.kinds}  # memos are rebuilt, not shipped
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, _memos={}, _agencies={})
+
+    def memo(self, parse: Callable[[str, "AgencyRegistry"], _T]) -> Callable[[str], _T]:
+        """``parse(text, registry=self)``, remembered (see ``transforms.normalize.memo``).
+
+        For pure parses that depend on the registry and return immutable
+        results. ``add`` and ``load`` forget everything remembered, so
+        results follow the registry.
+        """
+        bound = self._memos.get(parse)
+        if bound is None:
+            bound = self._memos[parse] = memoize(functools.partial(parse, registry=self), register=False)
+        return bound
+
+    def forget(self) -> None:
+        """Forget every remembered parse (``add`` does it; so may a cold-start benchmark)."""
+        self._memos.clear()
+        self._agencies.clear()
 
     def add(self, canonical: str, kind: str = "agency", aliases: Iterable[str] = ()) -> None:
+        self.forget()
         canonical = canonical.strip()
         self.kinds[canonical] = kind or "agency"
         for alias in (canonical, *aliases):
@@ -84,9 +119,17 @@ class AgencyRegistry:
         return self.canonical.get(_key(name))
 
     def canonical_agency(self, name: Optional[str]) -> Optional[str]:
+        # Called for every credit of every story, on a few hundred distinct names.
+        found = self._agencies.get(name, _UNSEEN)
+        if found is not _UNSEEN:
+            return found
         found = self.lookup(name)
-        if found is None or self.kinds.get(found) == GENERIC:
-            return None
+        if found is not None and self.kinds.get(found) == GENERIC:
+            found = None
+        if name and len(name) <= MEMO_MAX_CHARS:
+            if len(self._agencies) >= MEMO_SIZE:
+                self._agencies.clear()
+            self._agencies[name] = found
         return found
 
     def is_generic(self, name: Optional[str]) -> bool:

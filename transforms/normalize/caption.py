@@ -79,7 +79,7 @@ def parse_caption_ex(text: Optional[str], credit: Optional[str] = None,
         file_from_text = bool(_TEXT_FILE.search(text))
         if not credit:
             return Caption(text=text, is_file_photo=file_from_text), True
-        fields = _parse_credit(credit, registry)
+        fields = registry.memo(_parse_credit)(credit)  # agency credits repeat: each is read once
     except Exception:  # noqa: BLE001 - the contract is: never raise, count it
         return Caption(text=text, credit_raw=credit), False
     if fields is None:

@@ -88,11 +88,8 @@ def parse_dateline_field(text: Optional[str], registry: Optional[AgencyRegistry]
     """
     if not text or not text.strip():
         return None
-    registry = registry or default_registry()
-    try:
-        return _parse_field(text, registry)
-    except Exception:  # noqa: BLE001 - never raise on copy the rules do not know
-        return None
+    # Datelines repeat all day ('NEW YORK, March 12'): each is read once.
+    return (registry or default_registry()).memo(_parse_field_or_none)(text)
 
 
 def parse_dateline_text(text: str, registry: Optional[AgencyRegistry] = None) -> Optional[Dateline]:
@@ -110,14 +107,21 @@ def parse_dateline_text(text: str, registry: Optional[AgencyRegistry] = None) ->
     return parse_dateline_field(text, registry) if looks_alone else None
 
 
+def _parse_field_or_none(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
+    try:
+        return _parse_field(text, registry)
+    except Exception:  # noqa: BLE001 - never raise on copy the rules do not know
+        return None
+
+
 def _parse_field(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
     text = _JUNK.sub("", text.strip())
-    for cut in _FIELD_END.finditer(text):
+    for cut in _FIELD_END.finditer(text) if _has_dash(text) else ():
         if not _MONTH_AHEAD.match(text, cut.end()):  # 'CHEVY CHASE, Md., - March 4 -'
             text = text[: cut.start()]
             break
     agency = None
-    paren = _FIELD_AGENCY.search(text)
+    paren = _FIELD_AGENCY.search(text) if "(" in text else None
     if paren:
         agency = _agency(paren.group(1), registry)
         text = text[: paren.start()] + text[paren.end():]
@@ -138,6 +142,11 @@ def _parse_field(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
     if not place_parts and not date:
         return None
     return Dateline(place=", ".join(place_parts) or None, date=date, agency=agency)
+
+
+def _has_dash(text: str) -> bool:
+    """Whether ``_FIELD_END`` can match: each of its ends has one of these dashes."""
+    return "-" in text or "—" in text or "–" in text
 
 
 def _parse(text: str, registry: AgencyRegistry) -> tuple[Optional[Dateline], str]:

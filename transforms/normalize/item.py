@@ -15,17 +15,20 @@ for the pipeline's counter.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Optional
 
 from transforms.model import Caption, Contributor, Dateline, ParsedItem
 from transforms.normalize.agencies import AgencyRegistry, default_registry
-from transforms.normalize.byline import parse_attribution, parse_byline
+from transforms.normalize.byline import has_attribution_hint, parse_attribution, parse_byline
 from transforms.normalize.caption import parse_caption_ex
 from transforms.normalize.dateline import parse_dateline, parse_dateline_field
 from transforms.text import normalize_text
 
 __all__ = ["NormalizedItem", "normalize_item"]
+
+_PRINTABLE_ASCII = bytes(range(0x20, 0x7F))
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
     credit(item.agency)
     unparsed = 0
 
-    paragraphs = [p for p in (normalize_text(p) for p in item.body_paragraphs) if p]
+    paragraphs = _clean_paragraphs(item.body_paragraphs)
     dateline: Optional[Dateline] = None
     if item.dateline:
         dateline = parse_dateline_field(normalize_text(item.dateline), registry)
@@ -78,8 +81,9 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
     if dateline is not None:
         credit(dateline.agency)
 
-    for paragraph in paragraphs:
-        contributors.extend(parse_attribution(paragraph, registry))
+    if _may_attribute(paragraphs):
+        for paragraph in paragraphs:
+            contributors.extend(parse_attribution(paragraph, registry))
     for contributor in contributors:
         credit(contributor.organization)
 
@@ -92,7 +96,7 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
             credit(name)
         credit(caption.distributor)
 
-    credit_line = normalize_text(item.credit_line or "") or None
+    credit_line = (normalize_text(item.credit_line) or None) if item.credit_line else None
     if credit_line:
         result = parse_byline(credit_line, registry)
         unparsed += not result.understood
@@ -101,12 +105,44 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
 
     return NormalizedItem(
         headline=normalize_text(item.headline),
-        standfirst=normalize_text(item.standfirst or "") or None,
+        standfirst=(normalize_text(item.standfirst) or None) if item.standfirst else None,
         body_paragraphs=tuple(paragraphs),
         dateline=dateline,
-        bylines=tuple(dict.fromkeys(contributors)),
+        bylines=tuple(dict.fromkeys(contributors)) if contributors else (),
         agencies=tuple(agencies),
         captions=tuple(captions),
         credit_line=credit_line,
         unparsed=unparsed,
     )
+
+
+def _clean_paragraphs(paragraphs: tuple[str, ...]) -> list[str]:
+    """``normalize_text`` on every paragraph, empty ones dropped.
+
+    Most wire copy is printable and already NFC (all ASCII is), so
+    ``normalize_text`` only folds spaces, and most parsers have folded them
+    already. A few checks over the whole body find out, in C, instead of the
+    full treatment paragraph by paragraph. Joined with a space, the body is
+    NFC exactly when every paragraph is: nothing composes with a space.
+    """
+    body = " ".join(paragraphs)
+    if body.isascii():  # isprintable() by bytes, three times faster
+        only_spaces_to_fold = not body.encode("ascii").translate(None, _PRINTABLE_ASCII)
+    else:
+        only_spaces_to_fold = body.isprintable() and unicodedata.is_normalized("NFC", body)
+    if not only_spaces_to_fold:
+        return [p for p in map(normalize_text, paragraphs) if p]
+    # Printable: the only whitespace is the space. A paragraph that is empty
+    # or has spaces to fold leaves two in a row or one at either end.
+    if body and "  " not in body and body[0] != " " and body[-1] != " ":
+        return list(paragraphs)
+    return [p for p in (" ".join(p.split()) for p in paragraphs) if p]
+
+
+def _may_attribute(paragraphs: list[str]) -> bool:
+    """False when no paragraph can hold an inline attribution (see ``parse_attribution``).
+
+    One look at the body joined with newlines, which no normalized paragraph
+    and no hint contains, so no hint straddles two paragraphs.
+    """
+    return has_attribution_hint("\n".join(paragraphs))

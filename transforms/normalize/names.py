@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from transforms.normalize.memo import memoize
+
 __all__ = ["natural_case", "place_case", "looks_like_person", "is_anonymous", "clean_name"]
 
 # Particles written lower-case inside a name or place (never as its first word).
@@ -102,6 +104,7 @@ def _cap(part: str) -> str:
     return part[:1].upper() + part[1:]
 
 
+@memoize  # names and places repeat on the wire
 def natural_case(name: str) -> str:
     """A personal name in natural case; mixed-case words stay as written."""
     words = name.split()
@@ -111,6 +114,7 @@ def natural_case(name: str) -> str:
     return " ".join(_case_word(w, _NAME_PARTICLES, i == 0) for i, w in enumerate(words))
 
 
+@memoize
 def place_case(place: str, capitalize_lower: bool = False) -> str:
     """A place from a dateline in natural case: 'RIO DE JANEIRO' -> 'Rio de Janeiro'.
 
