@@ -110,6 +110,38 @@ def test_use_registry_replaces_the_process_registry(tmp_path):
     assert canonical_agency("WIN") is None
 
 
+def test_registry_forgets_remembered_parses_when_an_agency_is_added():
+    registry = load_registry(use_env=False)
+    before = parse_byline("By Jane Doe, WIN", registry)
+    assert before.agencies == () and parse_byline("By Jane Doe, WIN", registry) is before  # remembered
+    assert parse_dateline_field("GENEVA, March 3, WIN", registry).agency is None
+    registry.add("Wire Ingest News", "agency", ["WIN"])
+    assert parse_byline("By Jane Doe, WIN", registry).agencies == ("Wire Ingest News",)
+    assert parse_dateline_field("GENEVA, March 3, WIN", registry).agency == "Wire Ingest News"
+    assert registry.canonical_agency("WIN") == "Wire Ingest News"
+
+
+def test_registry_pickles_without_its_memos():
+    import pickle
+
+    registry = load_registry(use_env=False)
+    parse_byline("By Jane Doe, AFP", registry)
+    copy = pickle.loads(pickle.dumps(registry))
+    assert copy == registry and copy._memos == {} and copy._agencies == {}
+    assert parse_byline("By Jane Doe, AFP", copy) == parse_byline("By Jane Doe, AFP", registry)
+
+
+def test_memo_is_bounded_and_skips_long_strings():
+    from transforms.normalize.memo import MEMO_MAX_CHARS, MEMO_SIZE, memoize
+
+    calls = []
+    upper = memoize(lambda text: calls.append(text) or text.upper(), register=False)
+    assert upper("ap") == upper("ap") == "AP" and calls == ["ap"]
+    long_text = "x" * (MEMO_MAX_CHARS + 1)
+    assert upper(long_text) == upper(long_text) == long_text.upper() and calls.count(long_text) == 2
+    assert upper.cache_info().maxsize == MEMO_SIZE
+
+
 def test_bad_registry_line_fails_with_its_location(tmp_path):
     bad = tmp_path / "bad.tsv"
     bad.write_text("\tagency\tX\n")

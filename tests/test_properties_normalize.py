@@ -201,3 +201,57 @@ def test_content_hash_ignores_case_whitespace_and_punctuation(text):
 @given(text=st.text(max_size=500))
 def test_count_words_is_bounded_by_tokens(text):
     assert 0 <= count_words(text) <= len(text.split())
+
+
+# ---- fast paths of the normalizer give what the full treatment gives ------------------------
+
+# Characters where the shortcuts could go wrong: spaces and other whitespace, controls,
+# combining marks (NFC), and letters that match a hint only case-insensitively.
+_TRICKY = list("ab AZ.-’\u00e9e\u0301\u0327c\u00a0\u2003\t\n\r\x0b\x1f\x7f\x85\u200b\ufeffİıſ\u212aK")
+tricky_text = st.text(alphabet=st.sampled_from(_TRICKY), max_size=60)
+hint_text = st.lists(
+    st.sampled_from(["reporting", "REPORTING", "reportıng", "ſpeaking", "speaking", "Reports", "reported",
+                     "from", "FROM", "fRom", " ", "  ", "\n", "\u00a0", "Al Jazeera’s Bernard Smith,", "x"]),
+    max_size=12,
+).map("".join)
+paragraph_text = st.one_of(tricky_text, vocabulary_text, hint_text, st.text(max_size=80))
+
+
+@PROPERTY
+@given(paragraphs=st.lists(paragraph_text, max_size=6).map(tuple))
+def test_paragraphs_are_cleaned_as_normalize_text_cleans_each(paragraphs):
+    from transforms.normalize.item import _clean_paragraphs
+
+    assert _clean_paragraphs(paragraphs) == [p for p in map(normalize_text, paragraphs) if p]
+
+
+@PROPERTY
+@given(text=st.one_of(paragraph_text, hint_text))
+def test_attribution_hint_check_agrees_with_the_regex(text):
+    from transforms.normalize.byline import _HINT, has_attribution_hint
+
+    assert has_attribution_hint(text) == (" from " in text and _HINT.search(text) is not None)
+
+
+@PROPERTY
+@given(paragraphs=st.lists(st.one_of(hint_text, paragraph_text), max_size=5))
+def test_body_check_never_skips_a_paragraph_with_an_attribution_hint(paragraphs):
+    from transforms.normalize.byline import has_attribution_hint
+    from transforms.normalize.item import _may_attribute
+
+    cleaned = [p for p in map(normalize_text, paragraphs) if p]
+    if any(has_attribution_hint(p) for p in cleaned):
+        assert _may_attribute(cleaned)
+
+
+@PROPERTY
+@given(item=_items)
+def test_remembered_results_equal_fresh_ones(item):
+    from transforms.normalize import default_registry
+    from transforms.normalize.memo import forget_all
+
+    warm = normalize_item(item)
+    assert normalize_item(item) == warm
+    forget_all()
+    default_registry().forget()
+    assert normalize_item(item) == warm
