@@ -1,5 +1,10 @@
 """Evaluate language detection on real corpora; prints the issue's three figures.
 
+Figures are given for all the data and for two halves: the detector's
+weights (``transforms.language``) were tuned on the "tune" half (Reuters
+files 000-005; the first 250 lingua sentences of each language) and the
+"held-out" half was not looked at while tuning.
+
 1. Reuters-21578 (``../shared/corpora/reuters21578/*.sgm``, parsed with
    ``transforms.formats.reuters_sgml`` and normalized like the pipeline
    does): the share of stories detected English. The format declares
@@ -38,13 +43,27 @@ REUTERS = CORPORA / "reuters21578"
 LINGUA = CORPORA / "langid_lingua"
 
 
-def reuters_items(limit: int | None = None):
-    """``ParsedItem`` of every Reuters story, in file order (parse time returned too)."""
+#: Reuters files the detector's weights were tuned on; the rest are held out.
+REUTERS_TUNE_FILES = 6
+#: lingua sentences tuned on: the first this many of each language file.
+LINGUA_TUNE_LINES = 250
+
+
+def reuters_items(limit: int | None = None, half: str | None = None):
+    """``ParsedItem`` of every Reuters story, in file order (parse time returned too).
+
+    ``half``: ``"tune"`` (files 000-005), ``"held-out"`` (006-010) or None (all).
+    """
     from transforms.formats import reuters_sgml
     from transforms.model import ParsedItem
 
     items, seconds = [], 0.0
-    for path in sorted(REUTERS.glob("reut2-*.sgm")):
+    paths = sorted(REUTERS.glob("reut2-*.sgm"))
+    if half == "tune":
+        paths = paths[:REUTERS_TUNE_FILES]
+    elif half == "held-out":
+        paths = paths[REUTERS_TUNE_FILES:]
+    for path in paths:
         data = path.read_bytes()
         start = time.perf_counter()
         results = reuters_sgml.parse(data)
@@ -55,10 +74,10 @@ def reuters_items(limit: int | None = None):
     return items, seconds
 
 
-def eval_reuters(detector: LanguageDetector, limit: int | None = None) -> dict:
+def eval_reuters(detector: LanguageDetector, limit: int | None = None, half: str | None = None) -> dict:
     from transforms.normalize import normalize_item
 
-    items, parse_seconds = reuters_items(limit)
+    items, parse_seconds = reuters_items(limit, half)
     counts: collections.Counter = collections.Counter()
     wrong = []
     normalize_seconds = language_seconds = 0.0
@@ -89,8 +108,12 @@ def eval_reuters(detector: LanguageDetector, limit: int | None = None) -> dict:
     }
 
 
-def lingua_sentences(per_language: int | None = None):
-    """``(text, accepted codes, label)`` for every sentence with a langdetect code."""
+def lingua_sentences(per_language: int | None = None, half: str | None = None):
+    """``(text, accepted codes, label)`` for every sentence with a langdetect code.
+
+    ``half``: ``"tune"`` (the first ``LINGUA_TUNE_LINES`` of each language),
+    ``"held-out"`` (the rest) or None (all).
+    """
     with open(LINGUA / "MANIFEST.tsv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     for row in rows:
@@ -99,10 +122,14 @@ def lingua_sentences(per_language: int | None = None):
             continue
         accepted = frozenset(codes.split("|"))
         with open(CORPORA / row["local_path"], encoding="utf-8") as lines:
-            taken = 0
+            taken = seen = 0
             for line in lines:
                 line = line.strip()
                 if not line:
+                    continue
+                seen += 1
+                if (half == "tune" and seen > LINGUA_TUNE_LINES) or (
+                        half == "held-out" and seen <= LINGUA_TUNE_LINES):
                     continue
                 yield line, accepted, row["label_iso639_1"]
                 taken += 1
@@ -110,12 +137,12 @@ def lingua_sentences(per_language: int | None = None):
                     break
 
 
-def eval_lingua(detect, per_language: int | None = None) -> dict:
+def eval_lingua(detect, per_language: int | None = None, half: str | None = None) -> dict:
     total = right = 0
     confusions: collections.Counter = collections.Counter()
     per_label: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
     start = time.perf_counter()
-    for text, accepted, label in lingua_sentences(per_language):
+    for text, accepted, label in lingua_sentences(per_language, half):
         code = detect(text)
         total += 1
         per_label[label][1] += 1
@@ -176,8 +203,16 @@ def main(argv=None) -> int:
     detector.load()
     load_seconds = time.perf_counter() - start
     reuters = eval_reuters(detector, args.limit_reuters)
-    lingua = eval_lingua(lambda text: detector.detect("", text)[0], args.per_language)
-    results = {"load_seconds": load_seconds, "reuters": reuters, "lingua_sentences": lingua}
+    detect = lambda text: detector.detect("", text)[0]  # noqa: E731
+    lingua = eval_lingua(detect, args.per_language)
+    halves = {}
+    for half in ("tune", "held-out"):
+        halves[half] = {
+            "reuters": eval_reuters(detector, args.limit_reuters, half),
+            "lingua_sentences": eval_lingua(detect, args.per_language, half),
+        }
+    results = {"load_seconds": load_seconds, "reuters": reuters, "lingua_sentences": lingua,
+               "halves": halves}
     if args.compare_langdetect:
         results["lingua_sentences_langdetect"] = eval_lingua(langdetect_baseline(), args.per_language)
 
@@ -191,14 +226,22 @@ def main(argv=None) -> int:
         base = results["lingua_sentences_langdetect"]
         print(f"| same, plain seeded langdetect (before) | - | {100 * base['accuracy']:.2f}% "
               f"({base['ms_per_sentence']:.2f} ms/sentence) |")
+    for half, figures in halves.items():
+        r, s = figures["reuters"], figures["lingua_sentences"]
+        print(f"| {half} half: Reuters English / lingua right | >= 99.5% / >= 99% | "
+              f"{100 * r['english_share']:.2f}% ({r['english']}/{r['stories']}) / "
+              f"{100 * s['accuracy']:.2f}% ({s['right']}/{s['sentences']}) |")
     ms = reuters["ms_per_story"]
     print(f"| language detection share of per-story time (parse+normalize+language) | <= 50% | "
           f"{100 * reuters['language_share_of_story_time']:.1f}% "
           f"(parse {ms['parse']:.3f}, normalize {ms['normalize']:.3f}, "
           f"language {ms['language']:.3f} ms/story) |")
+    print(f"| language detection, ms per story (Reuters) / per sentence (lingua) | - | "
+          f"{ms['language']:.3f} / {lingua['ms_per_sentence']:.3f} |")
     print(f"\nnot English on Reuters: {reuters['not_english']}")
     print(f"worst lingua labels: {lingua['worst_labels']}")
     print(f"top confusions: {lingua['top_confusions']}")
+    print(f"Reuters not English, examples: {reuters['examples_not_english']}")
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w", encoding="utf-8") as handle:

@@ -14,11 +14,22 @@ Contract:
     nothing for scripts without case (CJK, Arabic, Devanagari...).
   * At most ``SAMPLE_CHARS`` characters of prose are read, from the top
     (headline, then lead): a 50 KB story costs what a short one does.
-  * A story with fewer than ``MIN_LETTERS`` letters of prose (a pure table,
-    a one-word flash) gets the detector's ``default`` language (``und``
-    unless the feed configures one) with confidence 0.0: guessing from
-    "Shr cts vs Net mln" is how langdetect got Swedish. Where the format
-    declares a language (Reuters-21578 declares ``en``) that is used first.
+  * English wire vocabulary is evidence, not noise: every token of the
+    lines read (tables included) that is in ``ENGLISH_WIRE`` ("Shr", "cts",
+    "mln", "dlrs", "says", "dividend"...) adds ``ENGLISH_WIRE_WEIGHT`` nats
+    to English. A story with fewer than ``MIN_LETTERS`` letters of prose (a
+    pure table, a one-word flash) is English with confidence 0.5 if it has
+    ``MIN_ENGLISH_WIRE`` such tokens, else gets the detector's ``default``
+    language (``und`` unless the feed configures one) with confidence 0.0.
+    Where the format declares a language (Reuters-21578 declares ``en``)
+    that is used first.
+  * Close relatives (Danish/Norwegian/Swedish, Spanish/Catalan/Portuguese/
+    Italian/French/Romanian, Czech/Slovak/Slovene/Croatian/Polish,
+    Russian/Ukrainian/Bulgarian/Macedonian, Dutch/Afrikaans, Hindi/Marathi/
+    Nepali) are told apart by their function words once the n-grams have
+    chosen the group (``transforms.language_markers``). Chinese characters
+    without kana or hangul are Chinese; with kana Japanese; with hangul
+    Korean.
   * Deterministic by construction: no random sampling. The same text gives
     the same answer on every run and every worker; the ``seed`` argument
     is kept for API compatibility and changes nothing.
@@ -43,12 +54,15 @@ from typing import Optional
 
 import numpy as np
 
+from transforms.language_markers import ENGLISH_WIRE, GROUPS, MARKERS
+
 __all__ = [
     "LanguageDetector",
     "UNDETERMINED",
     "MIN_LETTERS",
     "SAMPLE_CHARS",
     "prose_sample",
+    "story_sample",
     "is_table_line",
 ]
 
@@ -68,6 +82,18 @@ _ALPHA = 0.5
 _BASE_FREQ = 10000
 #: Words whose n-gram indices are cached per detector (bounded memory).
 _WORD_CACHE_SIZE = 50_000
+#: Log-odds (nats) that one English wire word adds to English: "shr", "cts",
+#: "mln" in a table, "says", "the", "dividend" in a headline.
+ENGLISH_WIRE_WEIGHT = 3.0
+#: A story with too little prose is English if it has this many English
+#: wire words (an earnings table: "Shr 45 cts vs 58 cts").
+MIN_ENGLISH_WIRE = 3
+#: Log-odds (nats) that one marker word adds to a language against its
+#: close relatives (``transforms.language_markers``).
+MARKER_WEIGHT = 8.0
+#: Relatives of the n-grams' choice within this many nats of it compete
+#: on marker words.
+MARKER_MARGIN = 40.0
 
 #: Abbreviations of wire tables and market reports that are words of no
 #: language: left out of the sample, since langdetect reads "shr cts vs"
@@ -84,11 +110,22 @@ _LETTER = re.compile(r"[^\W\d_]")
 #: Latin letters: Basic Latin to Latin Extended-B, and Latin Extended
 #: Additional (Vietnamese).
 _LATIN_LETTER = re.compile("[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
+#: A word of Latin letters only: "вiн" (Ukrainian typed with a Latin "i")
+#: keeps its letters when Latin words are left out of Cyrillic copy.
+_LATIN_WORD = re.compile("(?<![^\\W\\d_])[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]+(?![^\\W\\d_])")
+_NON_LATIN_LETTER = re.compile("[^\\W\\d_A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
+_KANA = re.compile("[\u3040-\u30ff]")
+_HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]")
+#: CJK and full-width punctuation, which langdetect's normalization keeps.
+_CJK_PUNCTUATION = frozenset(
+    list(range(0x3000, 0x3040)) + list(range(0xFF01, 0xFF10)) + list(range(0xFF1A, 0xFF21))
+    + list(range(0xFF3B, 0xFF41)) + list(range(0xFF5B, 0xFF66)))
 _ASCII_NOT_LETTERS = bytes(c for c in range(128) if chr(c) not in string.ascii_letters)
-_INDIC_MARK = re.compile("[\u0900-\u0d7f\u0e00-\u0e7f](?<![^\W\d_])")
+_INDIC_MARK = re.compile("[\u0900-\u0d7f\u0e00-\u0e7f](?<![^\\W\\d_])")
 _CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
 
-_word_cache: dict[str, bool] = {}
+_word_cache: dict[str, tuple[bool, bool]] = {}
 _factory_lock = threading.Lock()
 _model_cache: dict[str, tuple] = {}
 
@@ -105,26 +142,32 @@ def is_table_line(line: str) -> bool:
 
 
 def _prose_words(tokens: list[str]) -> Optional[list[str]]:
-    words = [token for token in tokens if _is_word(token)]
+    words = [token for token in tokens if _token_kind(token)[0]]
     weight = sum(len(word) // 4 if len(word) > 12 else 1 for word in words)
-    if weight < MIN_PROSE_WORDS or len(words) * 2 < len(tokens):
+    if weight < MIN_PROSE_WORDS or weight * 2 < len(tokens):
         return None
     return words
 
 
-def _is_word(token: str) -> bool:
-    """Letters, not a number, a ticker (``<SAR>``) or a wire abbreviation.
+def _token_kind(token: str) -> tuple[bool, bool]:
+    """``(is_word, is_english_wire)`` for a whitespace-separated token.
 
-    Tokens with digits are figures ("45", "1.1", "3RD"), except long ones:
-    scripts written without spaces make a whole clause one token.
+    A word is letters, not a number, a ticker (``<SAR>``) or a wire
+    abbreviation. Tokens with digits are figures ("45", "1.1", "3RD"),
+    except long ones: scripts written without spaces make a whole clause
+    one token. English wire words are ``ENGLISH_WIRE``, abbreviations
+    included, in any case ("CTS", "Shr").
     """
     known = _word_cache.get(token)
     if known is None:
-        if token[0] == "<" or token[-1] == ">" or (len(token) <= 12 and _has_digit(token)):
-            known = False
+        word = _TOKEN_EDGE.sub("", token).lower()
+        english = word in ENGLISH_WIRE
+        if token[0] == "<" or token[-1] == ">" or (
+                len(token) <= 12 and _has_digit(token) and _NON_LATIN_LETTER.search(token) is None):
+            known = (False, english and not _has_digit(word))
         else:
-            word = _TOKEN_EDGE.sub("", token).lower()
-            known = bool(word) and word not in WIRE_ABBREVIATIONS and _LETTER.search(word) is not None
+            known = (bool(word) and word not in WIRE_ABBREVIATIONS and _LETTER.search(word) is not None,
+                     english)
         if len(_word_cache) >= _WORD_CACHE_SIZE:
             _word_cache.clear()
         _word_cache[token] = known
@@ -138,21 +181,31 @@ def prose_sample(headline: str, body: str, limit: int = SAMPLE_CHARS) -> str:
     are numbers, tickers (``<SAR>``) and wire abbreviations inside prose
     lines. Pure; see the module docstring.
     """
+    return story_sample(headline, body, limit)[0]
+
+
+def story_sample(headline: str, body: str, limit: int = SAMPLE_CHARS) -> tuple[str, int]:
+    """``(prose_sample(...), English wire words)``: the prose, and how many
+    tokens of the lines read (tables included) are English wire vocabulary
+    (``ENGLISH_WIRE``: "Shr", "cts", "mln", "says"...)."""
     lines = [headline] if headline else []
     lines.extend(body.splitlines())
     prose: list[str] = []
-    size = scanned = 0
+    size = scanned = english = 0
     for line in lines:
         if size >= limit or scanned >= 4 * limit:  # a long table: stop looking
             break
         scanned += len(line)
-        words = _prose_words(line.split())
+        tokens = line.split()
+        for token in tokens:
+            english += _token_kind(token)[1]
+        words = _prose_words(tokens)
         if words:
             prose.append(" ".join(words))
             size += len(prose[-1]) + 1
     # lower(), not casefold(): casefold turns German "ß" into "ss", which the
     # profiles do not expect.
-    return "\n".join(prose)[:limit].lower()
+    return "\n".join(prose)[:limit].lower(), english
 
 
 def count_letters(text: str) -> int:
@@ -186,6 +239,22 @@ class LanguageDetector:
         """Load the profiles (shared by all detectors of the process)."""
         if self._model is None:
             self._model = _load_model()
+            languages = self._model[0]
+            position = {code: index for index, code in enumerate(languages)}
+            self._english = position["en"]
+            self._korean = position["ko"]
+            self._japanese = position["ja"]
+            self._not_chinese = [index for code, index in position.items() if not code.startswith("zh")]
+            self._relatives = [()] * len(languages)
+            for group in GROUPS:
+                members = tuple(position[code] for code in group)
+                for member in members:
+                    self._relatives[member] = members
+            index: dict[str, list[int]] = {}
+            for code, words in MARKERS.items():
+                for word in words:
+                    index.setdefault(self._normalize(word), []).append(position[code])
+            self._marker_index = {word: tuple(codes) for word, codes in index.items()}
 
     @property
     def languages(self) -> tuple[str, ...]:
@@ -196,40 +265,82 @@ class LanguageDetector:
         """Return ``(code, confidence)`` for a story."""
         if declared:
             return declared, 1.0
-        return self.detect_text(prose_sample(headline, body))
+        prose, english_wire = story_sample(headline, body)
+        return self.detect_text(prose, english_wire)
 
-    def detect_text(self, text: str) -> tuple[str, float]:
-        """Return ``(code, confidence)`` for text already chosen as prose."""
+    def detect_text(self, text: str, english_wire: Optional[int] = None) -> tuple[str, float]:
+        """Return ``(code, confidence)`` for text already chosen as prose.
+
+        Args:
+          text: lower-cased prose (``prose_sample``).
+          english_wire: English wire words of the story, tables included
+            (``story_sample``); counted in ``text`` when not given.
+        """
         self.load()
         languages, rows, log_probs = self._model
         from langdetect.utils.ngram import NGram
 
+        if english_wire is None:
+            english_wire = sum(_token_kind(token)[1] for token in text.split())
+        cjk = False
         if text.isascii():
             letters = len(text.encode("ascii").translate(None, _ASCII_NOT_LETTERS))
             if letters < MIN_LETTERS:
-                return self._default, 0.0
+                return self._too_short(english_wire)
         else:
             text = NGram.normalize_vi(text)
             if count_letters(text) < MIN_LETTERS:
-                return self._default, 0.0
+                return self._too_short(english_wire)
             letters = len(_LETTER.findall(text))
             non_latin = letters - len(_LATIN_LETTER.findall(text))
             if non_latin > NON_LATIN_SHARE * letters:
-                text = _LATIN_LETTER.sub(" ", text)
+                text = _LATIN_WORD.sub(" ", text)
+            cjk = _HAN.search(text) is not None
         slots = []
-        for word in self._normalize(text).split():
-            slot = self._word_slot.get(word)
+        words = self._normalize(text).split()
+        word_slot = self._word_slot
+        for word in words:
+            slot = word_slot.get(word)
             if slot is None:
                 slot = self._add_word(word, rows, log_probs)
+                word_slot = self._word_slot
             if slot >= 0:
                 slots.append(slot)
         if not slots:
-            return self._default, 0.0
+            return self._too_short(english_wire)
         scores = self._word_vectors[slots].sum(axis=0, dtype="float64")
+        if cjk:
+            # Chinese characters are written in Japanese and Korean too: the
+            # kana or hangul beside them say which.
+            if _HANGUL.search(text):
+                return languages[self._korean], 1.0
+            if _KANA.search(text):
+                return languages[self._japanese], 1.0
+            scores[self._not_chinese] = -np.inf
+        if english_wire:
+            scores[self._english] += ENGLISH_WIRE_WEIGHT * english_wire
         best = int(scores.argmax())
+        relatives = self._relatives[best]
+        if relatives:
+            # Close relatives within reach of the n-grams' choice compete on
+            # their function words ("av"/"af", "els"/"los").
+            near = [r for r in relatives if scores[r] >= scores[best] - MARKER_MARGIN]
+            marker_index = self._marker_index
+            for word in words:
+                for language in marker_index.get(word, ()):
+                    if language in near:
+                        scores[language] += MARKER_WEIGHT
+            best = int(scores.argmax())
         # Posterior with a uniform prior: 1 / sum(exp(s_i - s_best)).
         total = float(np.exp(scores - scores[best]).sum())
         return languages[best], round(1.0 / total, 4)
+
+    def _too_short(self, english_wire: int) -> tuple[str, float]:
+        """Too little prose: English if the figures are English wire copy
+        (confidence 0.5), else the default (confidence 0.0)."""
+        if english_wire >= MIN_ENGLISH_WIRE:
+            return "en", 0.5
+        return self._default, 0.0
 
     def _add_word(self, word: str, rows: dict[str, int], log_probs) -> int:
         """Cache a word's summed n-gram log-probabilities; -1 if it has none."""
@@ -259,7 +370,7 @@ class _CharTable(dict):
     def __missing__(self, code: int) -> str:
         from langdetect.utils.ngram import NGram
 
-        mapped = self[code] = NGram.normalize(chr(code))
+        mapped = self[code] = " " if code in _CJK_PUNCTUATION else NGram.normalize(chr(code))
         return mapped
 
 
