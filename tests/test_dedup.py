@@ -20,6 +20,7 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms import minhash
+from transforms.local_streaming import local_streaming_runner
 from transforms.dedup import (
     DUPLICATE,
     NEAR_DUPLICATE,
@@ -344,7 +345,7 @@ def test_streaming_horizon_expiry():
 
 def test_stateful_step_names_are_stable():
     """Flink restores dedup state by these labels: changing them is a breaking change."""
-    assert STATEFUL_STEP_NAMES == ("DedupLedger",)
+    assert STATEFUL_STEP_NAMES == ("DedupBandIndex", "DedupClusterLedger")
 
 
 def mixed_stream(count: int = 36, seed: int = 5) -> list[Story]:
@@ -404,4 +405,189 @@ def test_portable_runner_loopback_matches_batch():
         out[DeduplicateStories.STORIES] | beam.Map(lambda s: (s.id, (s.dedup.status, s.dedup.cluster_id, s.dedup.duplicate_of))),
         equal_to(sorted(EXPECTED.items())),
     )
+    p.run().wait_until_finish()
+
+
+# --- band-keyed streaming steps (transforms/dedup_streaming.py) ---
+
+
+def reuters_slice(count: int) -> list[Story]:
+    """The ``count`` earliest stories of the first Reuters-21578 file, as dedup gets them."""
+    from tests.conftest import corpus_path
+    from transforms.formats import reuters_sgml
+    from transforms.model import ParsedItem
+
+    path = corpus_path("reuters21578", "reut2-000.sgm")
+    stories = []
+    for item in reuters_sgml.parse(path.read_bytes()):
+        if not isinstance(item, ParsedItem):
+            continue
+        body = "\n\n".join(item.body_paragraphs)
+        stories.append(Story(
+            id=f"reuters-{item.item_id}", format="reuters_sgml", headline=item.headline, body=body,
+            source=SourcePosition(kind="file", uri=path.name, item_index=item.item_index),
+            ingested_at=0, event_time=item.published_at or 0, slugline=item.slugline,
+            version=item.version, content_hash=content_hash(body)))
+    return sorted(stories, key=lambda s: (s.event_time, s.id))[:count]
+
+
+def shuffled_stream(stories, step_millis: int, seed: int = 3) -> test_stream.TestStream:
+    """Stories in event-time slices of ``step_millis``, each slice in a random
+    order, the watermark advanced to the end of each slice."""
+    import random
+
+    rng = random.Random(seed)
+    slices: dict[int, list[Story]] = {}
+    for story in stories:
+        slices.setdefault(story.event_time // step_millis, []).append(story)
+    stream = test_stream.TestStream()
+    for index in sorted(slices):
+        batch = list(slices[index])
+        rng.shuffle(batch)
+        stream = stream.add_elements(
+            [TimestampedValue(s, Timestamp(micros=s.event_time * 1000)) for s in batch])
+        stream = stream.advance_watermark_to(Timestamp(micros=(index + 1) * step_millis * 1000))
+    return stream.advance_watermark_to_infinity()
+
+
+def run_streaming(stream, **options):
+    options_ = PipelineOptions()
+    options_.view_as(StandardOptions).streaming = True
+    # the project's local streaming runner: its metrics count every bundle
+    p = beam.Pipeline(runner=local_streaming_runner(), options=options_)
+    out = p | stream | "Dedup" >> DeduplicateStories(**options)
+    return p, out
+
+
+def as_statuses(pcoll, label="Statuses"):
+    return pcoll | label >> beam.Map(
+        lambda s: (s.id, (s.dedup.status, s.dedup.cluster_id, s.dedup.duplicate_of)))
+
+
+def counters_of(result) -> dict[str, int]:
+    return {c.key.metric.name: c.committed for c in result.metrics().query()["counters"]}
+
+
+def test_bucket_pairs_do_not_depend_on_arrival_order():
+    from transforms.dedup_streaming import bucket_matches, index_entries
+
+    config = DedupConfig()
+    hasher = minhash.MinHasher(config.num_perm, config.seed)
+    from transforms.dedup import fingerprint
+
+    first = fingerprint(make_story("p1", PORT, 0), config, hasher)
+    copy = fingerprint(make_story("p2", PORT_COPY_OTHER_AGENCY, 1), config, hasher)
+    same = fingerprint(make_story("p3", PORT, 2), config, hasher)
+
+    def pairs(order):
+        buckets: dict[str, list] = {}
+        found = set()
+        for fp in order:
+            for key, band, entry in index_entries(fp, config):
+                held = buckets.setdefault(key, [])
+                for match in bucket_matches(band, entry, held, config):
+                    found.add((match.story_id, match.candidate_id, match.exact))
+                held.append(entry)
+        return found
+
+    in_order = pairs([first, copy, same])
+    # every pair once: the band pairs in their lowest shared band only
+    assert pairs([same, copy, first]) == pairs([copy, same, first]) == in_order
+    assert {("p2", "p1", False), ("p3", "p1", True), ("p3", "p1", False), ("p3", "p2", False)} == in_order
+
+
+def test_expire_entries_keeps_the_horizon():
+    from transforms.dedup_streaming import expire_entries
+
+    config = DedupConfig()
+    hasher = minhash.MinHasher(config.num_perm, config.seed)
+    from transforms.dedup import fingerprint
+
+    old, new = (fingerprint(make_story(i, PORT, h), config, hasher) for i, h in (("o", 0), ("n", 10)))
+    keep, dropped = expire_entries([old, new], T0 + 72 * HOUR + 1, config.horizon_millis)
+    assert [e.story_id for e in keep] == ["n"] and dropped == 1
+    keep, dropped = expire_entries([old, new], T0 + 72 * HOUR, config.horizon_millis)
+    assert dropped == 0  # a story at exactly a horizon later still pairs with it
+
+
+def test_streaming_matches_the_core_on_reuters_out_of_order():
+    """300 Reuters stories (about 60 hours of event time) in hourly slices,
+    each slice shuffled, horizon 24 hours: the band-keyed steps give the
+    core's statuses; the timers expire index and ledger entries as the
+    watermark moves, so the ledger never holds much more than a horizon."""
+    stories = reuters_slice(300)
+    horizon_hours = 24
+    span_hours = (stories[-1].event_time - stories[0].event_time) / HOUR
+    assert len(stories) == 300 and span_hours > 2 * horizon_hours
+    expected = sequential(stories, horizon_seconds=horizon_hours * 3600)
+    assert sum(1 for v in expected.values() if v[0] != UNIQUE) >= 4
+    p, out = run_streaming(shuffled_stream(stories, HOUR), horizon_seconds=horizon_hours * 3600)
+    assert_that(as_statuses(out[DeduplicateStories.STORIES]), equal_to(sorted(expected.items())))
+    result = p.run()
+    result.wait_until_finish()
+    counters = counters_of(result)
+    signed = sum(1 for s in stories if len(fold_for_hash(s.body).split()) >= 5)
+    assert counters["dedup_index_entries_added"] >= 16 * signed
+    assert counters["dedup_index_entries_expired"] == counters["dedup_index_entries_added"]
+    assert counters["dedup_ledger_entries_added"] == 300
+    assert counters["dedup_ledger_entries_expired"] == 300
+    ledger = {d.key.metric.name: d.committed for d in result.metrics().query()["distributions"]}[
+        "dedup_ledger_size"]
+    hours = [s.event_time // HOUR for s in stories]
+    busiest = max(sum(1 for h in hours if start <= h <= start + horizon_hours + 1) for start in set(hours))
+    assert ledger.max <= busiest < 300
+
+
+def test_streaming_known_stories_and_redelivery():
+    """A restarted pipeline: stories already written come back as known; the
+    same ids re-delivered are DUPLICATE of themselves, new copies link to them."""
+    written = [dataclasses.replace(s, dedup=None) for s in SCENARIO[:2]]
+    again = SCENARIO[0]
+    new_copy = make_story("a9", PORT, 5)
+    stream = (test_stream.TestStream()
+              .add_elements([TimestampedValue(again, Timestamp(micros=again.event_time * 1000))])
+              .add_elements([TimestampedValue(new_copy, Timestamp(micros=new_copy.event_time * 1000))])
+              .advance_watermark_to(Timestamp(micros=(new_copy.event_time + 1) * 1000))
+              .advance_watermark_to_infinity())
+    p, out = run_streaming(stream, known_stories=written)
+    assert_that(as_statuses(out[DeduplicateStories.STORIES]), equal_to([
+        ("a1", (DUPLICATE, "a1", "a1")),
+        ("a9", (DUPLICATE, "a1", "a1")),
+    ]))
+    p.run().wait_until_finish()
+
+
+def test_streaming_drop_mode_and_dead_letters():
+    bad = dataclasses.replace(make_story("bad", "x", 0.5), body=None)
+    stream = shuffled_stream(SCENARIO + [bad], HOUR)
+    p, out = run_streaming(stream, mode="drop")
+    assert_that(out[DeduplicateStories.STORIES] | "Kept" >> beam.Map(lambda s: s.id),
+                equal_to(sorted(k for k, v in EXPECTED.items() if v[0] == UNIQUE)), label="Kept")
+    assert_that(out[DeduplicateStories.DROPPED] | "Dropped" >> beam.Map(lambda s: (s.id, s.dedup.status)),
+                equal_to(sorted((k, v[0]) for k, v in EXPECTED.items() if v[0] != UNIQUE)), label="Dropped")
+    assert_that(out[DeduplicateStories.DEAD_LETTERS] | beam.Map(lambda d: (d.stage, d.source.uri)),
+                equal_to([("dedup", "file:///tmp/bad.txt")]), label="DeadLetters")
+    result = p.run()
+    result.wait_until_finish()
+    counters = counters_of(result)
+    assert counters["duplicates_dropped"] == 4
+    assert counters["dead_letter_dedup"] == 1
+
+
+def test_portable_runner_loopback_runs_the_streaming_steps():
+    """The band-keyed steps (state, timers, dynamic timer tags) on the portable
+    runner the Flink path uses, forced on bounded input."""
+    from apache_beam.runners.portability.portable_runner import PortableRunner
+
+    stories = SCENARIO + mixed_stream()
+    known = make_story("k0", OIL, -1)  # written by an earlier run
+    expected = sequential([known] + stories)
+    del expected["k0"]
+    assert expected["o1"] == (DUPLICATE, "k0", "k0")
+    options = PipelineOptions(["--job_endpoint=embed", "--environment_type=LOOPBACK"])
+    p = beam.Pipeline(runner=PortableRunner(), options=options)
+    out = (p | beam.Create(stories)
+           | beam.Map(lambda s: TimestampedValue(s, s.event_time / 1000))
+           | DeduplicateStories(streaming=True, known_stories=[known]))
+    assert_that(as_statuses(out[DeduplicateStories.STORIES]), equal_to(sorted(expected.items())))
     p.run().wait_until_finish()

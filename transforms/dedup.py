@@ -41,30 +41,35 @@ canonical story of the cluster: the first by event time, which is ``UNIQUE``;
 
 How: a story's fingerprint is the MinHash signature of its shingles (our
 numpy MinHash, see ``transforms/minhash.py``); LSH band buckets propose
-candidates, which are confirmed on the stored shingle hashes. All of it runs
-in ``SequentialDeduplicator``, one ordered ledger, because a story's cluster
+candidates, which are confirmed on the stored shingle hashes. The reference
+is ``SequentialDeduplicator``, one ordered ledger, because a story's cluster
 depends on the decision about the earlier story it matches.
 
 Guarantees: the same stories give the same statuses in batch and streaming,
 whatever the bundling. Batch groups the run's stories and walks them in
-(event time, id) order. Streaming keeps them in keyed state until the
-watermark has passed them, then walks them in the same order (stories that
-arrive behind the watermark go through when they arrive). State is bounded
-by the horizon: the ledger forgets stories older than ``horizon_seconds``
-as event time advances.
+(event time, id) order through ``SequentialDeduplicator``. Streaming
+(unbounded input, or ``streaming=True``) runs ``transforms.dedup_streaming``:
+the fingerprints live in keyed state, one key per LSH band bucket and per
+content hash, where pairs are found and verified; a light one-key ledger of
+cluster ids decides each story in (event time, id) order once the watermark
+has passed it (stories that arrive behind the watermark go through when they
+arrive). State is bounded by the horizon: event-time timers forget what is
+older than ``horizon_seconds`` behind the watermark.
 
 Stateful steps (Flink restores state by these names; never rename them):
 ``STATEFUL_STEP_NAMES``. Only portable state is used (``BagState``,
-``ReadModifyWriteState``, event-time timers with dynamic tags).
+``ReadModifyWriteState``, event-time timers, dynamic tags on one).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import pickle
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
@@ -75,6 +80,7 @@ from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateS
 from apache_beam.transforms.window import GlobalWindow, TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
+from transforms import coders as _coders  # noqa: F401 - registers the Story coder
 from transforms import minhash
 from transforms.model import DeadLetter, DeadLetterReason, DedupInfo, Story, now_millis
 from transforms.text import content_hash as compute_content_hash
@@ -104,12 +110,15 @@ UPDATE = "UPDATE"
 NAMESPACE = "wire_ingest"
 STAGE = "dedup"
 
-#: Labels of the stateful steps inside ``DeduplicateStories``. Flink restores
+#: Labels of the stateful steps inside ``DeduplicateStories`` (streaming):
+#: the band-bucket index and the one-key cluster ledger. Flink restores
 #: operator state by name: keep these labels (and the composite's own label
 #: in the pipeline) stable across releases. Beam's Flink job server names a
-#: fused stateful stage after its input, so the label of the step feeding
-#: it, ``KeyForLedger``, is part of the contract too.
-STATEFUL_STEP_NAMES = ("DedupLedger",)
+#: fused stateful stage after its input, so the labels of the steps feeding
+#: them (``FingerprintStories``, ``StoriesAndMatches``) are part of the
+#: contract too. (They replaced the single ``DedupLedger`` before the first
+#: release; a savepoint with ``DedupLedger`` state does not restore into them.)
+STATEFUL_STEP_NAMES = ("DedupBandIndex", "DedupClusterLedger")
 
 _MODES = ("mark", "drop")
 _VERIFY = ("exact", "minhash")
@@ -440,12 +449,21 @@ class SequentialDeduplicator:
 
     def add(self, story: Story) -> DedupInfo:
         """Status of ``story``; call in (event_time, id) order."""
+        return self.add_fingerprint(fingerprint(story, self.config, self.hasher))
+
+    def add_fingerprint(self, fp: Fingerprint, keys: Optional[list[str]] = None) -> DedupInfo:
+        """Status of the story ``fp`` was made from (``keys``: its
+        ``index_keys``, when already computed); call in (event_time, id) order.
+
+        The sequential part of ``add``: the batch pipeline computes
+        fingerprints and keys in parallel and walks only this.
+        """
         config = self.config
-        fp = fingerprint(story, config, self.hasher)
         self._expire(fp.event_time)
         matches = []
         candidates = set()
-        keys = index_keys(fp, config)
+        if keys is None:
+            keys = index_keys(fp, config)
         entry = fp.entry
         for key in keys:
             bucket = self.buckets.get(key)
@@ -476,7 +494,10 @@ class SequentialDeduplicator:
             for key in keys:
                 bucket = self.buckets.get(key)
                 if bucket is not None:
-                    bucket[:] = [entry for entry in bucket if entry[1] != story_id]
+                    if bucket[0][1] == story_id:  # entries expire in the order they came
+                        del bucket[0]
+                    else:
+                        bucket[:] = [entry for entry in bucket if entry[1] != story_id]
                     if not bucket:
                         del self.buckets[key]
             dropped += 1
@@ -507,6 +528,9 @@ class DeduplicateStories(beam.PTransform):
       update_threshold: Jaccard enough for a story with a higher version
         marker (None: markers only turn a near-duplicate into an UPDATE).
       verify: ``"exact"`` (Jaccard on stored shingle hashes) or ``"minhash"``.
+      streaming: None (default) runs the band-keyed streaming steps on
+        unbounded input and the grouped batch walk on bounded input; True
+        forces the streaming steps (e.g. to test them on a batch runner).
 
     ``expand`` returns a dict of PCollections keyed by ``STORIES``,
     ``DROPPED`` and ``DEAD_LETTERS``.
@@ -533,8 +557,10 @@ class DeduplicateStories(beam.PTransform):
         verify: str = "exact",
         label: Optional[str] = None,
         known_stories: Iterable[Story] = (),
+        streaming: Optional[bool] = None,
     ):
         super().__init__(label)
+        self._streaming = streaming
         # Stories already written by an earlier run into the same output: the
         # ledger starts with them, so copies re-delivered after a crash are
         # marked, not written as new UNIQUE stories.
@@ -554,17 +580,13 @@ class DeduplicateStories(beam.PTransform):
 
     def expand(self, stories):
         config = self.config
-        keyed = stories | "KeyForLedger" >> beam.Map(lambda story: (_LEDGER_KEY, story))
-        if stories.is_bounded:
-            marked = (
-                keyed
-                | "GroupForLedger" >> beam.GroupByKey()
-                | "DedupInOrder" >> beam.ParDo(_DedupGroupFn(config, self._known)).with_outputs(
-                    self.DEAD_LETTERS, main="marked")
-            )
+        streaming = not stories.is_bounded if self._streaming is None else self._streaming
+        if not streaming:
+            marked = self._expand_bounded(stories)
         else:
-            marked = keyed | STATEFUL_STEP_NAMES[0] >> beam.ParDo(
-                _DedupLedgerFn(config, self._known)).with_outputs(self.DEAD_LETTERS, main="marked")
+            from transforms.dedup_streaming import band_keyed_dedup
+
+            marked = band_keyed_dedup(stories, config, self._known, self.DEAD_LETTERS)
         routed = marked["marked"] | "CountAndRoute" >> beam.ParDo(
             _CountAndRouteFn(config.mode)).with_outputs(self.DROPPED, main=self.STORIES)
         return {
@@ -572,6 +594,27 @@ class DeduplicateStories(beam.PTransform):
             self.DROPPED: routed[self.DROPPED],
             self.DEAD_LETTERS: marked[self.DEAD_LETTERS],
         }
+
+    def _expand_bounded(self, stories) -> dict:
+        """Batch: fingerprints in parallel, one sequential walk of the ledger
+        over fingerprints only, decisions joined back to the stories.
+
+        Only the ledger entries (ids, times, hashes, shingle hashes, band
+        keys: bytes) go through the one-key shuffle; the stories stay where
+        they are and get their decision from a side input that holds only
+        the stories that are not plainly ``UNIQUE``.
+        """
+        signed = stories | "FingerprintForLedger" >> beam.ParDo(_FingerprintFn(self.config)).with_outputs(
+            _TOKENED_STORIES, main="entries"
+        ).with_output_types(Tuple[str, bytes], **{_TOKENED_STORIES: Tuple[bytes, Story]})
+        decisions = (
+            signed["entries"]
+            | "GroupForLedger" >> beam.GroupByKey()
+            | "DedupInOrder" >> beam.ParDo(_DedupGroupFn(self.config, self._known))
+        )
+        return signed[_TOKENED_STORIES] | "MarkStories" >> beam.ParDo(
+            _MarkStoriesFn(), beam.pvalue.AsDict(decisions)
+        ).with_outputs(self.DEAD_LETTERS, main="marked").with_output_types(Story)
 
 
 def _dedup_in_order(
@@ -612,24 +655,148 @@ def warm_deduplicator(config: DedupConfig, known: Iterable[Story]) -> "Sequentia
     return deduplicator
 
 
+_TOKENED_STORIES = "tokened_stories"
+_SIGNATURE_ERROR = "cannot compute dedup signature: {}: {}"
+
+
+class _LedgerEntry(NamedTuple):
+    """What the batch ledger needs of one story, sent through the shuffle as bytes.
+
+    ``token`` ties the entry to its story (two reads of one input give two
+    stories with the same id); ``error`` is set, and the fingerprint fields
+    empty, when the story could not be fingerprinted.
+    """
+
+    token: bytes
+    story_id: str
+    event_time: int
+    content_hash: str = ""
+    level: int = 0
+    shingles: bytes = b""
+    signature: Optional[bytes] = None
+    keys: str = ""
+    error: Optional[str] = None
+
+    @classmethod
+    def of(cls, token: bytes, fp: Fingerprint, keys: list[str]) -> "_LedgerEntry":
+        signature = fp.signature.tobytes() if fp.signature is not None else None
+        return cls(token, fp.story_id, fp.event_time, fp.content_hash, fp.level,
+                   fp.shingles.tobytes(), signature, "\n".join(keys))
+
+    def encode(self) -> bytes:
+        return pickle.dumps(tuple(self), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def decode(cls, data: bytes) -> "_LedgerEntry":
+        return cls(*pickle.loads(data))
+
+    def fingerprint(self) -> Fingerprint:
+        signature = None if self.signature is None else np.frombuffer(self.signature, dtype=np.uint32)
+        return Fingerprint(
+            story_id=self.story_id, event_time=self.event_time, content_hash=self.content_hash,
+            shingles=np.frombuffer(self.shingles, dtype=np.uint64), signature=signature,
+            level=self.level)
+
+    def index_keys(self) -> list[str]:
+        return self.keys.split("\n") if self.keys else []
+
+
+def _decide_in_order(deduplicator: "SequentialDeduplicator", entries: list[_LedgerEntry]) -> Iterator:
+    """Walk ``entries`` through the ledger in (event time, id) order, as
+    ``_dedup_in_order`` walks stories; yields (token, decision) for every
+    story whose decision is not the plain ``UNIQUE`` one: a ``DedupInfo``, or
+    the error text of a story that goes to the dead letters."""
+    entries.sort(key=lambda entry: (entry.event_time, entry.story_id, entry.token))
+    for entry in entries:
+        seen = deduplicator.ledger.get(entry.story_id)
+        if seen is not None:
+            # The same record again (re-delivered after a crash or a retry):
+            # a copy of itself, in the cluster it was put in the first time.
+            yield entry.token, DedupInfo(status=DUPLICATE, cluster_id=seen[0],
+                                         duplicate_of=entry.story_id, similarity=1.0)
+            continue
+        if entry.error is not None:
+            yield entry.token, entry.error
+            continue
+        try:
+            info = deduplicator.add_fingerprint(entry.fingerprint(), entry.index_keys())
+        except Exception as error:  # noqa: BLE001 - any failure dead-letters the story
+            yield entry.token, _SIGNATURE_ERROR.format(type(error).__name__, error)
+            continue
+        if info != DedupInfo(status=UNIQUE, cluster_id=entry.story_id):
+            yield entry.token, info
+
+
+class _FingerprintFn(beam.DoFn):
+    """Batch, in parallel: each story's ledger entry (main output, one key)
+    and the story with the entry's token (``_TOKENED_STORIES``)."""
+
+    def __init__(self, config: DedupConfig):
+        self._config = config
+        self._hasher: Optional[minhash.MinHasher] = None
+
+    def setup(self) -> None:
+        self._hasher = minhash.MinHasher(self._config.num_perm, self._config.seed)
+
+    def process(self, story: Story) -> Iterator:
+        token = os.urandom(8)
+        try:
+            fp = fingerprint(story, self._config, self._hasher)
+            entry = _LedgerEntry.of(token, fp, index_keys(fp, self._config))
+        except Exception as error:  # noqa: BLE001 - the ledger step dead-letters it, in order
+            entry = _LedgerEntry(token, str(story.id), int(story.event_time) if isinstance(
+                story.event_time, int) else 0, error=_SIGNATURE_ERROR.format(type(error).__name__, error))
+        yield _LEDGER_KEY, entry.encode()
+        yield beam.pvalue.TaggedOutput(_TOKENED_STORIES, (token, story))
+
+
 class _DedupGroupFn(beam.DoFn):
-    """Batch: every story of the run, in event-time order, through one ledger."""
+    """Batch: the ledger entries of every story of the run, in event-time
+    order, through one ledger; emits (token, decision) for the stories that
+    are not plainly ``UNIQUE``."""
 
     def __init__(self, config: DedupConfig, known: tuple = ()):
         self._config = config
         self._known = known
 
-    def process(self, element, timestamp=beam.DoFn.TimestampParam) -> Iterator:
-        _, stories = element
-        pending = [(story.event_time * 1000, story) for story in stories]
-        yield from _dedup_in_order(warm_deduplicator(self._config, self._known), pending)
+    def process(self, element) -> Iterator:
+        _, encoded = element
+        entries = [_LedgerEntry.decode(data) for data in encoded]
+        yield from _decide_in_order(warm_deduplicator(self._config, self._known), entries)
+
+
+class _MarkStoriesFn(beam.DoFn):
+    """Batch, in parallel: each story with its ledger decision (``UNIQUE``
+    when the ledger sent none), timestamped with its event time; stories the
+    ledger could not take go to the dead letters."""
+
+    def setup(self) -> None:
+        self._dead_letters = Metrics.counter(NAMESPACE, "dead_letter_dedup")
+
+    def process(self, element, decisions) -> Iterator:
+        token, story = element
+        decision = decisions.get(token)
+        if isinstance(decision, str):
+            yield beam.pvalue.TaggedOutput(DeduplicateStories.DEAD_LETTERS, DeadLetter(
+                raw=story.body.encode("utf-8", "replace") if isinstance(story.body, str) else b"",
+                source=story.source, stage=STAGE, reason=DeadLetterReason.ERROR,
+                error=decision, failed_at=now_millis(), format=story.format))
+            self._dead_letters.inc()
+            return
+        info = decision if decision is not None else DedupInfo(status=UNIQUE, cluster_id=story.id)
+        yield TimestampedValue(dataclasses.replace(story, dedup=info),
+                               Timestamp(micros=story.event_time * 1000))
 
 
 _STATE_CODER = PickleCoder()
 
 
 class _DedupLedgerFn(beam.DoFn):
-    """Streaming: stories wait until the watermark passes them, then go
+    """The previous streaming step (one key for everything), no longer used
+    by ``DeduplicateStories``; kept so that bench/dedup_eval.py can measure
+    the band-keyed steps against it in the same run.
+
+    Streaming: stories wait until the watermark passes them, then go
     through the ledger in (event time, id) order, whatever the bundling.
 
     State (portable: a bag, a value and event-time timers): the stories
