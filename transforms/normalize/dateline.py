@@ -145,14 +145,20 @@ def _parse_field(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
 
 
 def _has_dash(text: str) -> bool:
-    """Whether ``_FIELD_END`` can match: each of its ends has one of these dashes."""
+    """Whether ``_DASH`` or ``_FIELD_END`` can match: each alternative has one of these."""
     return "-" in text or "—" in text or "–" in text
 
 
 def _parse(text: str, registry: AgencyRegistry) -> tuple[Optional[Dateline], str]:
+    # Both patterns end in a dash (_TITLE also in a colon): without one, a
+    # lead sentence is known not to start with a dateline before their
+    # backtracking over it, the costliest thing the normalizer does.
+    dash = _has_dash(text)
+    if not dash and ":" not in text:
+        return None, text
     junk = _JUNK.match(text)
     body = text[junk.end():] if junk else text
-    match = _CAPS.match(body)
+    match = _CAPS.match(body) if dash else None
     if match and _caps_ok(match):
         place, date = _split_segments(place_case(match.group("place").strip()), match.group("segs"))
         rest = body[match.end():]

@@ -60,7 +60,7 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
     paragraphs = _clean_paragraphs(item.body_paragraphs)
     dateline: Optional[Dateline] = None
     if item.dateline:
-        dateline = parse_dateline_field(normalize_text(item.dateline), registry)
+        dateline = registry.memo(_field_dateline)(item.dateline)
     elif paragraphs:
         dateline, rest = parse_dateline(paragraphs[0], registry)
         if dateline is not None:
@@ -114,6 +114,11 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
         credit_line=credit_line,
         unparsed=unparsed,
     )
+
+
+def _field_dateline(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
+    """The dateline a format gives apart, as written: memoized on the raw field."""
+    return parse_dateline_field(normalize_text(text), registry)
 
 
 def _clean_paragraphs(paragraphs: tuple[str, ...]) -> list[str]:
