@@ -20,6 +20,12 @@ reader) the way the portable runners and Flink do:
   to end);
 * an idle pipeline does not spin a core (the runner's monitor rests briefly
   when a round finds nothing to do);
+* an empty bundle is not handed on (the direct runner ran every step
+  downstream of each empty bundle, although its watermark manager ignores
+  them: every idle resume of a Kafka partition reader cost a bundle in every
+  later step, and a keyed step, which runs one bundle at a time, fell behind
+  by minutes under load, so the acknowledgements queued there and the Kafka
+  offset commits lagged what was written);
 * metrics count every bundle (the direct runner's executor threads keep one
   state sampler each, whose cached per-step states hold on to the metrics
   container of the step's first bundle on that thread, so every later bundle's
@@ -127,6 +133,14 @@ def install_direct_runner_fixes() -> None:
                     time.sleep(_IDLE_MONITOR_REST_SECONDS)
 
         executor._ExecutorServiceParallelExecutor._MonitorTask.call = monitor_that_rests_when_idle
+
+        schedule_consumers = executor._ExecutorServiceParallelExecutor.schedule_consumers
+
+        def schedule_consumers_of_elements(self, committed_bundle):
+            if committed_bundle.has_elements():
+                schedule_consumers(self, committed_bundle)
+
+        executor._ExecutorServiceParallelExecutor.schedule_consumers = schedule_consumers_of_elements
 
         invoker_cls, process_fn_cls = _fixed_classes()
         evaluators.SDFProcessElementInvoker = invoker_cls
