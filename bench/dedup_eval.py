@@ -4,6 +4,7 @@ Usage (from the repository root; a few minutes on 2 cores):
 
     .venv/bin/python bench/dedup_eval.py [--corpus ../shared/corpora/reuters21578]
         [--variants 200] [--memory-stories 200000] [--skip-beam]
+        [--streaming-stories 2000]
 
 What it reports:
 
@@ -24,10 +25,17 @@ What it reports:
 3. Throughput of the dedup core vs datasketch MinHash(num_perm=128) +
    MinHashLSH(threshold=0.8) on the same stories in the same run, and of the
    Beam composite on the FnApiRunner (with its statuses compared with the core's).
+   Streaming: the band-keyed steps (``transforms/dedup_streaming.py``) against
+   the previous single-key ledger (``_DedupLedgerFn``) on the local streaming
+   runner, same stories (earliest first), TestStream in hourly slices with a
+   watermark advance after each, same run; statuses compared with the core's.
 4. Memory: a synthetic stream (default 200,000 stories over 30 days of event
-   time, horizon 72 h); the deep size of the dedup state (band buckets,
-   shingles, ledger: the same structures the Beam steps keep in state) is
-   measured as the stream goes; it must stay flat once the horizon is full.
+   time, horizon 72 h) through the core, and through the streaming state
+   layout (per-bucket entries and the cluster ledger, driven by the same pure
+   functions as the Beam steps, with their timers' expiry): the deep size of
+   the core's structures, and the serialized bytes of the streaming state
+   (what Flink keeps, one copy per key), measured as the stream goes; both
+   must stay flat once the horizon is full.
 
 Nothing from the corpus is written anywhere.
 """
@@ -311,6 +319,67 @@ def beam_run(stories: list[Story], config: DedupConfig) -> tuple[float, dict]:
     return rate, out
 
 
+def streaming_run(stories: list[Story], config: DedupConfig, layout: str) -> tuple[float, dict]:
+    """Stories/s of the streaming dedup on the local streaming runner, and its statuses.
+
+    ``layout`` "band": ``DeduplicateStories`` (band-keyed steps); "single": the
+    previous one-key ``_DedupLedgerFn``.
+    """
+    import json
+    import tempfile
+
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.testing import test_stream
+    from apache_beam.transforms.window import TimestampedValue
+    from apache_beam.utils.timestamp import Timestamp
+
+    from transforms.dedup import DeduplicateStories, _DedupLedgerFn
+    from transforms.local_streaming import local_streaming_runner
+    from transforms.model import DedupInfo
+
+    hour = 3600 * 1000
+    stream = test_stream.TestStream()
+    slices: dict[int, list[Story]] = {}
+    for story in sorted(stories, key=lambda s: (s.event_time, s.id)):
+        slices.setdefault(story.event_time // hour, []).append(story)
+    for index in sorted(slices):
+        stream = stream.add_elements(
+            [TimestampedValue(s, Timestamp(micros=s.event_time * 1000)) for s in slices[index]])
+        stream = stream.advance_watermark_to(Timestamp(micros=(index + 1) * hour * 1000))
+    stream = stream.advance_watermark_to_infinity()
+    options = PipelineOptions()
+    options.view_as(StandardOptions).streaming = True
+    with tempfile.TemporaryDirectory() as tmp:
+        sink = f"{tmp}/statuses.jsonl"
+
+        def record(story):
+            with open(sink, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps([story.id, dataclasses.asdict(story.dedup)]) + "\n")
+
+        p = beam.Pipeline(runner=local_streaming_runner(), options=options)
+        raw = p | stream
+        if layout == "band":
+            kwargs = dataclasses.asdict(config)
+            kwargs.pop("seed")
+            marked = (raw | DeduplicateStories(**kwargs))[DeduplicateStories.STORIES]
+        else:
+            marked = (
+                raw
+                | "KeyForLedger" >> beam.Map(lambda s: ("ledger", s))
+                | "DedupLedger" >> beam.ParDo(_DedupLedgerFn(config)).with_outputs("dead", main="marked")
+            )["marked"]
+        _ = marked | beam.Map(record)
+        start = time.perf_counter()
+        p.run().wait_until_finish()
+        rate = len(stories) / (time.perf_counter() - start)
+        out = {}
+        for line in Path(sink).read_text().splitlines():
+            story_id, info = json.loads(line)
+            out[story_id] = DedupInfo(**info)
+    return rate, out
+
+
 # --------------------------------------------------------------------------
 # Memory
 # --------------------------------------------------------------------------
@@ -339,12 +408,82 @@ def deep_size(obj, seen=None) -> int:
     return total
 
 
-def memory_stream(n: int, days: int = 30, seed: int = 11) -> list[tuple[float, int, int]]:
-    """(day, stories in state, state bytes) every n/40 stories of a synthetic stream."""
+class StreamingStateModel:
+    """The streaming steps' state without Beam: per-key index entries (expired
+    as by the keys' timers, the watermark at each story's event time) and the
+    cluster ledger, driven by the same functions as ``_BandIndexFn`` and
+    ``_ClusterLedgerFn``. ``serialized`` counts the bytes Flink would keep:
+    each key's bag holds its own pickled copy of an entry."""
+
+    def __init__(self, config: DedupConfig):
+        import heapq
+        import pickle
+
+        from transforms.dedup_streaming import bucket_matches, expire_entries, index_entries
+
+        self._heapq, self._pickle = heapq, pickle
+        self._bucket_matches, self._expire, self._index_entries = bucket_matches, expire_entries, index_entries
+        self.config = config
+        self.hasher = minhash.MinHasher(config.num_perm, config.seed)
+        self.keys: dict[str, list] = {}
+        self.key_bytes: dict[str, int] = {}
+        self.timers: list[tuple[int, str]] = []
+        self.ledger: dict[str, tuple[str, int]] = {}
+        self.serialized = 0
+
+    def add(self, story: Story) -> "DedupInfo":  # noqa: F821
+        from transforms.dedup import decide, fingerprint, prune_ledger
+
+        config = self.config
+        fp = fingerprint(story, config, self.hasher)
+        horizon = config.horizon_millis
+        while self.timers and self.timers[0][0] < fp.event_time:  # timers the watermark passed
+            _, key = self._heapq.heappop(self.timers)
+            held = self.keys.get(key)
+            if held is None:
+                continue
+            keep, _ = self._expire(held, fp.event_time, horizon)
+            if keep:
+                self.keys[key] = keep
+                size = sum(len(self._pickle.dumps(e)) for e in keep)
+                self.serialized += size - self.key_bytes[key]
+                self.key_bytes[key] = size
+                self._heapq.heappush(self.timers, (min(e.event_time for e in keep) + horizon, key))
+            else:
+                del self.keys[key]
+                self.serialized -= self.key_bytes.pop(key)
+        matches = []
+        for key, band, entry in self._index_entries(fp, config):
+            held = self.keys.setdefault(key, [])
+            matches.extend(self._bucket_matches(band, entry, held, config))
+            if not held:
+                self._heapq.heappush(self.timers, (entry.event_time + horizon, key))
+                self.key_bytes[key] = 0
+            held.append(entry)
+            size = len(self._pickle.dumps(entry))
+            self.key_bytes[key] += size
+            self.serialized += size
+        info = decide(fp, matches, self.ledger, config)
+        prune_ledger(self.ledger, fp.event_time, horizon)
+        return info
+
+    def state_bytes(self) -> int:
+        return self.serialized + len(self._pickle.dumps(self.ledger))
+
+    def stories(self) -> int:
+        return len(self.ledger)
+
+
+def memory_stream(n: int, days: int = 30, seed: int = 11, layout: str = "core") -> list[tuple[float, int, int]]:
+    """(day, stories in state, state bytes) every n/40 stories of a synthetic stream.
+
+    ``layout`` "core": deep size of ``SequentialDeduplicator``'s structures;
+    "streaming": serialized bytes of the band-keyed streaming state.
+    """
     rng = np.random.default_rng(seed)
     vocabulary = np.array([f"w{i}x{rng.integers(1 << 30)}" for i in range(20000)])
     config = DedupConfig()
-    dedup = SequentialDeduplicator(config)
+    dedup = SequentialDeduplicator(config) if layout == "core" else StreamingStateModel(config)
     span = days * 24 * 3600 * 1000
     step = span // n
     recent: collections.deque = collections.deque(maxlen=500)
@@ -368,8 +507,11 @@ def memory_stream(n: int, days: int = 30, seed: int = 11) -> list[tuple[float, i
         )
         dedup.add(story)
         if (i + 1) % max(1, n // 40) == 0:
-            state = (dedup.buckets, dedup.fingerprints, dedup.ledger, dedup._expiry)
-            points.append((i * step / 86400000, len(dedup.fingerprints), deep_size(state)))
+            if layout == "core":
+                state = (dedup.buckets, dedup.fingerprints, dedup.ledger, dedup._expiry)
+                points.append((i * step / 86400000, len(dedup.fingerprints), deep_size(state)))
+            else:
+                points.append((i * step / 86400000, dedup.stories(), dedup.state_bytes()))
     return points
 
 
@@ -385,14 +527,26 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--beam-stories", type=int, default=2000, help="stories (earliest first) for the Beam run"
     )
+    parser.add_argument(
+        "--streaming-stories", type=int, default=2000,
+        help="stories (earliest first) for the streaming runs on the local runner (0: skip)")
+    parser.add_argument(
+        "--only", choices=("all", "streaming", "memory"), default="all",
+        help="run only the streaming comparison or only the memory figures")
     args = parser.parse_args(argv)
 
+    if args.only == "memory":
+        memory_report(args.memory_stories)
+        return 0
     t0 = time.perf_counter()
     items = read_reuters(args.corpus)
     stories = [s for s, _ in items]
     with_body = [s for s in stories if shingle_set(s.body)]
     print(f"corpus: {len(stories)} stories, {len(with_body)} with >= {SHINGLE} words ({time.perf_counter() - t0:.1f}s)")
 
+    if args.only == "streaming":
+        streaming_report(stories, args.streaming_stories)
+        return 0
     t0 = time.perf_counter()
     truth = exact_pairs(stories, GROUND_TRUTH_THRESHOLD)
     print(f"ground truth: {len(truth)} pairs with exact Jaccard >= {GROUND_TRUTH_THRESHOLD} ({time.perf_counter() - t0:.1f}s)")
@@ -452,17 +606,40 @@ def main(argv=None) -> int:
             f"{rate:.1f} stories/s; statuses identical to the core for {same}/{len(reference)}"
         )
 
+    if args.streaming_stories:
+        streaming_report(stories, args.streaming_stories)
     if args.memory_stories:
+        memory_report(args.memory_stories)
+    return 0
+
+
+def streaming_report(stories: list[Story], count: int) -> None:
+    config = DedupConfig()
+    subset = sorted(stories, key=lambda s: (s.event_time, s.id))[:count]
+    reference = run_sequential(subset, config)
+    linked = sum(1 for v in reference.values() if v.status != UNIQUE)
+    span = (subset[-1].event_time - subset[0].event_time) / 3600000
+    print(f"\nstreaming, local streaming runner, first {len(subset)} stories ({linked} not UNIQUE, "
+          f"{span:.0f} h of event time, hourly watermark steps), same run:")
+    for layout, label in (("single", "single-key ledger (previous DedupLedger)"),
+                          ("band", "band-keyed steps (DedupBandIndex + DedupClusterLedger)")):
+        rate, infos = streaming_run(subset, config, layout)
+        same = sum(1 for k, v in reference.items() if infos.get(k) == v)
+        print(f"  {label}: {rate:.1f} stories/s; statuses identical to the core for {same}/{len(reference)}")
+
+
+def memory_report(n: int) -> None:
+    for layout, what in (("core", "deep size of the core's structures"),
+                         ("streaming", "serialized bytes of the streaming steps' state")):
         t0 = time.perf_counter()
-        points = memory_stream(args.memory_stories)
+        points = memory_stream(n, layout=layout)
         full = [p for p in points if p[0] >= 3.0]
-        print(f"\nmemory, synthetic stream of {args.memory_stories} stories over 30 days, horizon 72 h ({time.perf_counter() - t0:.0f}s):")
+        print(f"\nmemory ({what}), synthetic stream of {n} stories over 30 days, horizon 72 h ({time.perf_counter() - t0:.0f}s):")
         for day, kept, size in points[:: max(1, len(points) // 10)]:
             print(f"  day {day:5.1f}: {kept:6d} stories in state, {size / 1e6:6.1f} MB")
         if full:
             sizes = [p[2] for p in full]
             print(f"  after the horizon is full: min {min(sizes) / 1e6:.1f} MB, max {max(sizes) / 1e6:.1f} MB, last {sizes[-1] / 1e6:.1f} MB")
-    return 0
 
 
 if __name__ == "__main__":

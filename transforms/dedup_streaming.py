@@ -257,10 +257,10 @@ class _FingerprintFn(beam.DoFn):
                 error=f"cannot compute dedup signature: {type(error).__name__}: {error}",
                 failed_at=now_millis(), format=story.format))
             self._dead_letters.inc()
-            return
-        for key, band, entry in index_entries(fp, self._config):
-            yield beam.pvalue.TaggedOutput(_INDEX, (key, (band, entry)))
-        yield (_LEDGER_KEY, _Waiting(timestamp.micros, fp.stub(), story))
+        else:
+            for key, band, entry in index_entries(fp, self._config):
+                yield beam.pvalue.TaggedOutput(_INDEX, (key, (band, entry)))
+            yield (_LEDGER_KEY, _Waiting(timestamp.micros, fp.stub(), story))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -327,12 +327,14 @@ class _BandIndexFn(beam.DoFn):
                 yield TimestampedValue((_LEDGER_KEY, match), Timestamp(micros=match.story_time * _MILLI))
             new.append(fp)
         # else: the same record again: indexed once, the ledger marks the copy
-        if not new:
-            return
+        if new:
+            self._remember(new, entries, next_expiry, expire)
+
+    def _remember(self, new: list, entries, next_expiry, expire) -> None:
         for entry in new:
             entries.add(entry)
         self._added.inc(len(new))
-        due = _expiry_micros(min(entry.event_time for entry in new), horizon)
+        due = _expiry_micros(min(entry.event_time for entry in new), self._config.horizon_millis)
         current = next_expiry.read()
         if current is None or due < current:
             expire.set(Timestamp(micros=due))
