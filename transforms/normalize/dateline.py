@@ -21,6 +21,7 @@ from typing import Optional
 
 from transforms.model import Dateline
 from transforms.normalize.agencies import AgencyRegistry, default_registry
+from transforms.normalize.memo import memoize
 from transforms.normalize.names import place_case
 
 __all__ = ["parse_dateline", "parse_dateline_field", "parse_dateline_text"]
@@ -130,7 +131,7 @@ def _parse_field(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
     for segment in (s.strip(" -") for s in text.split(",")):
         if not segment:
             continue
-        if _FIELD_DATE.match(segment) or (date and segment.isdigit() and len(segment) == 4):
+        if _is_field_date(segment) or (date and segment.isdigit() and len(segment) == 4):
             date = f"{date}, {segment}" if date and segment.isdigit() else (date or " ".join(segment.split()))
         elif not place_parts:
             place_parts.append(place_case(segment, capitalize_lower=True))
@@ -142,6 +143,11 @@ def _parse_field(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
     if not place_parts and not date:
         return None
     return Dateline(place=", ".join(place_parts) or None, date=date, agency=agency)
+
+
+@memoize  # 'March 12' comes back all day: the date pattern is long and case-blind
+def _is_field_date(segment: str) -> bool:
+    return _FIELD_DATE.match(segment) is not None
 
 
 def _has_dash(text: str) -> bool:

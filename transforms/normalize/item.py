@@ -57,7 +57,7 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
     credit(item.agency)
     unparsed = 0
 
-    paragraphs = _clean_paragraphs(item.body_paragraphs)
+    paragraphs, body = _clean_paragraphs(item.body_paragraphs)
     dateline: Optional[Dateline] = None
     if item.dateline:
         dateline = registry.memo(_field_dateline)(item.dateline)
@@ -81,7 +81,9 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
     if dateline is not None:
         credit(dateline.agency)
 
-    if _may_attribute(paragraphs):
+    # The body as it came covers every paragraph left (the dateline only cuts
+    # the first one short), so a hint missing from it is missing from them.
+    if has_attribution_hint(body if body is not None else "\n".join(paragraphs)):
         for paragraph in paragraphs:
             contributors.extend(parse_attribution(paragraph, registry))
     for contributor in contributors:
@@ -121,8 +123,9 @@ def _field_dateline(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
     return parse_dateline_field(normalize_text(text), registry)
 
 
-def _clean_paragraphs(paragraphs: tuple[str, ...]) -> list[str]:
-    """``normalize_text`` on every paragraph, empty ones dropped.
+def _clean_paragraphs(paragraphs: tuple[str, ...]) -> tuple[list[str], Optional[str]]:
+    """``normalize_text`` on every paragraph, empty ones dropped; and the
+    paragraphs joined with spaces when that changed none of them, else None.
 
     Most wire copy is printable and already NFC (all ASCII is), so
     ``normalize_text`` only folds spaces, and most parsers have folded them
@@ -136,18 +139,9 @@ def _clean_paragraphs(paragraphs: tuple[str, ...]) -> list[str]:
     else:
         only_spaces_to_fold = body.isprintable() and unicodedata.is_normalized("NFC", body)
     if not only_spaces_to_fold:
-        return [p for p in map(normalize_text, paragraphs) if p]
+        return [p for p in map(normalize_text, paragraphs) if p], None
     # Printable: the only whitespace is the space. A paragraph that is empty
     # or has spaces to fold leaves two in a row or one at either end.
     if body and "  " not in body and body[0] != " " and body[-1] != " ":
-        return list(paragraphs)
-    return [p for p in (" ".join(p.split()) for p in paragraphs) if p]
-
-
-def _may_attribute(paragraphs: list[str]) -> bool:
-    """False when no paragraph can hold an inline attribution (see ``parse_attribution``).
-
-    One look at the body joined with newlines, which no normalized paragraph
-    and no hint contains, so no hint straddles two paragraphs.
-    """
-    return has_attribution_hint("\n".join(paragraphs))
+        return list(paragraphs), body
+    return [p for p in (" ".join(p.split()) for p in paragraphs) if p], None
