@@ -34,7 +34,6 @@ from transforms.kafka_io import (
     encode_single_object,
     parse_start,
     schema_fingerprint,
-    beam_streaming_direct_runner,
     streaming_direct_runner,
 )
 from transforms.model import DeadLetter, SourcePosition, Story
@@ -44,9 +43,13 @@ BASE_TS = 1_700_000_000_000
 
 
 def streaming_pipeline(beam_runner: bool = False) -> beam.Pipeline:
-    """The project's local streaming runner, or (``beam_runner``) Beam's own with its SDF fixes."""
-    runner = beam_streaming_direct_runner() if beam_runner else streaming_direct_runner()
-    return beam.Pipeline(runner=runner, options=PipelineOptions(["--streaming"]))
+    """The project's local streaming runner, or (``beam_runner``) Beam's own
+    BundleBasedDirectRunner in batch mode, which the source fixes up itself."""
+    if beam_runner:
+        from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+
+        return beam.Pipeline(runner=BundleBasedDirectRunner(), options=PipelineOptions([]))
+    return beam.Pipeline(runner=streaming_direct_runner(), options=PipelineOptions(["--streaming"]))
 
 
 def portable_pipeline() -> beam.Pipeline:

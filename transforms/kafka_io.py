@@ -85,7 +85,6 @@ from transforms.model import DeadLetter, RawInput, SourcePosition, Story
 __all__ = [
     "close_kafka_readers",
     "streaming_direct_runner",
-    "beam_streaming_direct_runner",
     "ReadWireStoriesFromKafka",
     "CommitKafkaOffsets",
     "WriteStoriesToKafka",
@@ -285,7 +284,7 @@ class ReadWireStoriesFromKafka(beam.PTransform):
             read = read_class(self._consumer_config, mode=mode, **self._read)
         else:
             watch_class = _EagerWatchPartitionsFn if eager else _WatchPartitionsFn
-            discover = watch_class(locate, self._discovery_interval, mode)
+            discover = watch_class(locate, self._discovery_interval)
             read_class = _EagerReadPartitionFn if eager else _ReadPartitionFn
             read = read_class(self._consumer_config, mode=mode, **self._read)
         partitions = (
@@ -310,31 +309,27 @@ class ReadWireStoriesFromKafka(beam.PTransform):
 
 _FN_API = "fn_api"
 _LOCAL = "local"
-_LEGACY = "legacy"
 
 
 def _runner_mode(pipeline) -> str:
     """How the splittable DoFns must behave on the pipeline's runner.
 
     ``fn_api`` (portable, Flink, FnApiRunner): a lazy ``process`` that calls
-    ``defer_remainder`` when caught up. On the BundleBasedDirectRunner,
-    ``process`` must be eager (a list): that runner checks that the
-    restriction is done right after calling it, before a generator has run.
-    ``local``: the project's local streaming runner
-    (``transforms.local_streaming``), which resumes ``defer_remainder``.
-    ``legacy``: Beam's own BundleBasedDirectRunner, which drops deferred
-    residuals and resumes only what its own timer checkpointed
-    (``try_split(0)`` after ``DEFAULT_MAX_DURATION``): there a call reads
-    until that checkpoint.
+    ``defer_remainder`` when caught up. ``local``: a BundleBasedDirectRunner
+    (the project's local streaming runner, ``transforms.local_streaming``, or
+    Beam's own, which gets the same fixes installed here so that it resumes
+    ``defer_remainder``): ``process`` must be eager (a list), since that runner
+    checks that the restriction is done right after calling it, before a
+    generator has run.
     """
-    from apache_beam.runners.direct import sdf_direct_runner, transform_evaluator
     from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 
     if not isinstance(getattr(pipeline, "runner", None), BundleBasedDirectRunner):
         return _FN_API
-    if transform_evaluator.SDFProcessElementInvoker is not sdf_direct_runner.SDFProcessElementInvoker:
-        return _LOCAL
-    return _LEGACY
+    from transforms.local_streaming import install_direct_runner_fixes
+
+    install_direct_runner_fixes()
+    return _LOCAL
 
 
 def _unwrap_restriction(restriction):
@@ -351,27 +346,6 @@ def _unwrap_restriction(restriction):
         (_, (inner, _)), _ = restriction[0].residual_value.value
         return inner
     raise TypeError(f"not an offset restriction: {restriction!r}")
-
-
-def _outlast_checkpoint_timer(called_at: float) -> None:
-    """Return only after the BundleBasedDirectRunner's checkpoint timer fired.
-
-    That runner starts a timer per call that checkpoints "the current
-    restriction" and never cancels it: a call that ends earlier lets the
-    timer split the next call's restriction and file the residual under the
-    wrong element, which loses it.
-    """
-    from apache_beam.runners.direct import transform_evaluator
-
-    delay = transform_evaluator._ProcessElementsEvaluator.DEFAULT_MAX_DURATION
-    remaining = called_at + delay + 0.05 - time.monotonic()
-    if remaining > 0:
-        time.sleep(remaining)
-
-
-def _checkpointed(tracker, original: OffsetRange) -> bool:
-    """True once the runner split the restriction at a checkpoint."""
-    return tracker.current_restriction().stop != original.stop
 
 
 class _LocatePartitions:
@@ -531,14 +505,12 @@ class _CheckpointOnlyTracker(OffsetRestrictionTracker):
 class _WatchPartitionsFn(beam.DoFn):
     """Unbounded mode: emits each partition once, as it appears, forever."""
 
-    def __init__(self, locate: _LocatePartitions, interval: float, mode: str = _FN_API):
+    def __init__(self, locate: _LocatePartitions, interval: float):
         self._locate = locate
         self._interval = interval
-        self._legacy = mode == _LEGACY
 
     def setup(self):
         self._consumer = None
-        self._last_look = 0.0
 
     def teardown(self):
         if getattr(self, "_consumer", None) is not None:
@@ -549,7 +521,6 @@ class _WatchPartitionsFn(beam.DoFn):
         # The BundleBasedDirectRunner pickles this DoFn per bundle without setup().
         state = dict(self.__dict__)
         state.pop("_consumer", None)
-        state.pop("_last_look", None)
         return state
 
     @beam.DoFn.unbounded_per_element()
@@ -562,29 +533,19 @@ class _WatchPartitionsFn(beam.DoFn):
         yield from self._watch(topic, tracker, watermark)
 
     def _watch(self, topic: str, tracker, watermark) -> Iterator[_Partition]:
-        if not hasattr(self, "_last_look"):
+        if not hasattr(self, "_consumer"):
             self.setup()  # the BundleBasedDirectRunner does not set up splittable DoFns
-        restriction = tracker.current_restriction()
-        next_partition = restriction.start
-        self._last_look = 0.0
-        while True:
-            if time.monotonic() >= self._last_look + self._interval:
-                self._last_look = time.monotonic()
-                for descriptor in self._look(topic, next_partition):
-                    if not tracker.try_claim(descriptor.partition):
-                        return
-                    yield descriptor
-                    next_partition = descriptor.partition + 1
-                # Descriptors carry no event time: do not hold the readers' watermark.
-                now = Timestamp.now()
-                if watermark.current_watermark() is None or watermark.current_watermark() < now:
-                    watermark.set_watermark(now)
-            if not self._legacy:
-                tracker.defer_remainder(Duration(seconds=self._interval))
+        next_partition = tracker.current_restriction().start
+        for descriptor in self._look(topic, next_partition):
+            if not tracker.try_claim(descriptor.partition):
                 return
-            if _checkpointed(tracker, restriction):
-                return
-            time.sleep(0.1)
+            yield descriptor
+            next_partition = descriptor.partition + 1
+        # Descriptors carry no event time: do not hold the readers' watermark.
+        now = Timestamp.now()
+        if watermark.current_watermark() is None or watermark.current_watermark() < now:
+            watermark.set_watermark(now)
+        tracker.defer_remainder(Duration(seconds=self._interval))
 
     def _look(self, topic: str, next_partition: int) -> list[_Partition]:
         from kafka.errors import KafkaError
@@ -710,7 +671,6 @@ class _ReadPartitionFn(beam.DoFn):
 
     def __init__(self, consumer_config: dict, poll_timeout: float, idle_resume: float,
                  watermark_delay: float, max_records_per_call: int, mode: str = _FN_API):
-        self._legacy = mode == _LEGACY
         # Eager calls hold their output in memory: keep them short.
         self._call_seconds = None if mode == _FN_API else 0.1
         if mode != _FN_API:
@@ -750,8 +710,6 @@ class _ReadPartitionFn(beam.DoFn):
         emitted = 0
         failures = 0
         while True:
-            if self._legacy and _checkpointed(tracker, restriction):
-                return
             try:
                 consumer = self._consumer(partition)
                 if consumer.position(tp) != position:
@@ -766,7 +724,7 @@ class _ReadPartitionFn(beam.DoFn):
                 self._drop_consumer(partition)
                 _LOG.warning("kafka %s[%d] at offset %d: %s (retry %d)", partition.topic,
                              partition.partition, position, error, failures)
-                if failures >= 3 and not self._legacy:
+                if failures >= 3:
                     tracker.defer_remainder(Duration(seconds=min(2.0 ** failures, 30.0)))
                     return
                 time.sleep(min(0.2 * 2 ** failures, 5.0))
@@ -775,14 +733,10 @@ class _ReadPartitionFn(beam.DoFn):
                 next_offset = consumer.position(tp) if consumer.position(tp) is not None else position
                 if restriction.stop != _UNBOUNDED_END and next_offset >= restriction.stop:
                     tracker.try_claim(restriction.stop)  # nothing left before stop
-                    if self._legacy:
-                        _outlast_checkpoint_timer(called_at)
                     return
                 highwater = consumer.highwater(tp)
                 if highwater is not None and position >= highwater:
                     self._advance(watermark, Timestamp.now() - self._delay)
-                if self._legacy:
-                    continue  # until the runner checkpoints; the poll paces this loop
                 tracker.defer_remainder(Duration(seconds=self._idle_resume))
                 return
             for record in batch:
@@ -800,7 +754,7 @@ class _ReadPartitionFn(beam.DoFn):
                 emitted += 1
             over_time = self._call_seconds is not None and \
                 time.monotonic() - called_at > self._call_seconds
-            if (emitted >= self._max_records or over_time) and not self._legacy:
+            if emitted >= self._max_records or over_time:
                 tracker.defer_remainder()
                 return
 
@@ -1243,55 +1197,9 @@ class _ProduceFn(beam.DoFn):
 
 
 def streaming_direct_runner():
-    """The local runner for streaming pipelines with this source.
+    """The local runner for streaming pipelines with this source:
+    ``transforms.local_streaming.local_streaming_runner()`` (resumes deferred
+    restrictions, follows the source's watermark)."""
+    from transforms.local_streaming import local_streaming_runner
 
-    The project's ``transforms.local_streaming.local_streaming_runner`` (which
-    resumes deferred restrictions and follows the source's watermark) when
-    present, else ``beam_streaming_direct_runner()``.
-    """
-    try:
-        from transforms.local_streaming import local_streaming_runner
-    except ImportError:
-        return beam_streaming_direct_runner()
     return local_streaming_runner()
-
-
-def beam_streaming_direct_runner():
-    """A BundleBasedDirectRunner that can run splittable DoFns with ``--streaming``.
-
-    Beam 2.77's BundleBasedDirectRunner rejects any splittable DoFn in
-    streaming mode ("ProcessKeyedElements/GroupByKey ... was not replaced as
-    expected"): the GroupByKey that its SDF override inserts is expanded only
-    by the last override, after the streaming GroupByKey override ran. This
-    runner expands that GroupByKey right after the SDF overrides, before the
-    streaming ones, and checkpoints splittable DoFns every 0.2 s instead of
-    every second (a process-wide setting of that runner), so that a reader
-    that waits for records does not hold an executor thread for long.
-    """
-    from apache_beam.runners.direct import direct_runner as _direct
-    from apache_beam.runners.direct.sdf_direct_runner import (
-        ProcessKeyedElementsViaKeyedWorkItemsOverride,
-    )
-
-    class _StreamingDirectRunner(_direct.BundleBasedDirectRunner):
-        def run_pipeline(self, pipeline, options):
-            original = _direct._get_transform_overrides
-
-            def overrides_in_order(pipeline_options):
-                overrides = original(pipeline_options)
-                for index, override in enumerate(overrides):
-                    if isinstance(override, ProcessKeyedElementsViaKeyedWorkItemsOverride):
-                        overrides.insert(index + 1, type(overrides[-1])())
-                        break
-                return overrides
-
-            from apache_beam.runners.direct import transform_evaluator
-
-            transform_evaluator._ProcessElementsEvaluator.DEFAULT_MAX_DURATION = 0.2
-            _direct._get_transform_overrides = overrides_in_order
-            try:
-                return super().run_pipeline(pipeline, options)
-            finally:
-                _direct._get_transform_overrides = original
-
-    return _StreamingDirectRunner()
