@@ -15,8 +15,17 @@ Starts a Tansu broker on a free loopback port (tests/broker.py), fills a
    with send-time timestamps; latency of a story = timestamp of its output
    message (producer send time, after processing) - timestamp of its input
    message; reports p50, p99 and max.
+3. drain (``--drain N``): the whole ``wire-ingest run`` pipeline (unbounded
+   Kafka read, ProcessStories, windowed Avro files, offset commits) is kept
+   live with a few stories stamped now, then N Reuters stories are published
+   at once, stamped with their 1987 event times (``old``: an archive replayed
+   into a live topic, far behind the watermark) or with the send time
+   (``now``: the control); reports the seconds from the last send until all N
+   are in the output files, and until the group's offsets are committed to
+   the end.
 
 Usage: .venv/bin/python bench/kafka_bench.py [--messages 20000] [--rate 20] [--seconds 30]
+       .venv/bin/python bench/kafka_bench.py --drain 200 --skip-latency --skip-throughput
 """
 
 from __future__ import annotations
@@ -144,6 +153,66 @@ def latency(broker: KafkaBroker, rate: float, seconds: float, chain: str) -> dic
     }
 
 
+def drain(broker: KafkaBroker, count: int, timestamps: str, workdir: Path) -> dict:
+    """Seconds for ``count`` stories published at once into a live pipeline to be
+    written and committed; ``timestamps``: ``event`` (1987) or ``now``."""
+    import glob
+
+    import fastavro
+
+    from pipelines.ingest import IngestOptions, build_pipeline
+    from transforms.local_streaming import local_streaming_runner
+
+    topic = broker.new_topic(f"drain-{timestamps}", 3)
+    output = workdir / f"out-{timestamps}"
+    group = f"drain-{timestamps}"
+    options = IngestOptions([f"--kafka-bootstrap={broker.bootstrap}", f"--kafka-topic={topic}",
+                             f"--kafka-group={group}", "--kafka-start=earliest",
+                             f"--output={output}", "--streaming"])
+    pipeline = beam.Pipeline(runner=local_streaming_runner(), options=options)
+    build_pipeline(pipeline, options)
+
+    def written() -> int:
+        total = 0
+        for path in glob.glob(str(output / "stories-*.avro")):
+            with open(path, "rb") as handle:
+                total += sum(1 for _ in fastavro.reader(handle))
+        return total
+
+    def committed() -> int:
+        consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
+                                 enable_auto_commit=False)
+        try:
+            return sum(consumer.committed(TopicPartition(topic, p)) or 0 for p in range(3))
+        finally:
+            consumer.close()
+
+    result = pipeline.run()
+    try:
+        live = replay_to_kafka([CORPUS / "reut2-003.sgm"], broker.bootstrap, topic,
+                               timestamps="now", max_messages=10)
+        deadline = time.monotonic() + 120
+        while written() < live and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(6)  # the watermark passes the live stories: now the pipeline is live
+        sent = replay_to_kafka([CORPUS / "reut2-004.sgm"], broker.bootstrap, topic,
+                               timestamps=timestamps, max_messages=count)
+        started = time.monotonic()
+        report: dict = {"timestamps": timestamps, "stories": sent}
+        deadline = started + 600
+        while written() < live + sent and time.monotonic() < deadline:
+            time.sleep(0.5)
+        report["written_after_s"] = round(time.monotonic() - started, 1)
+        report["written"] = written() - live
+        while committed() < live + sent and time.monotonic() < deadline:
+            time.sleep(0.5)
+        report["committed_after_s"] = round(time.monotonic() - started, 1)
+        return report
+    finally:
+        result.cancel()
+        close_kafka_readers(broker.bootstrap)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=20000, help="messages in the topic (default 20000)")
@@ -153,11 +222,20 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--chain", choices=("kafka", "full", "both"), default="both",
                         help="latency of source->sink (kafka), source->ProcessStories->sink (full)")
+    parser.add_argument("--drain", type=int, default=0,
+                        help="also time N stories published at once into a live pipeline, "
+                             "stamped 1987 and stamped now (default 0: skip)")
     args = parser.parse_args()
     if not CORPUS.exists():
         sys.exit(f"corpus absent: {CORPUS}")
     report: dict = {}
     with KafkaBroker() as broker:
+        if args.drain:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as workdir:
+                for timestamps in ("event", "now"):
+                    report[f"drain_{timestamps}"] = drain(broker, args.drain, timestamps, Path(workdir))
         if not args.skip_latency:
             for chain in (("kafka", "full") if args.chain == "both" else (args.chain,)):
                 report[f"latency_{chain}"] = latency(broker, args.rate, args.seconds, chain)
