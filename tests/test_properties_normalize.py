@@ -223,9 +223,9 @@ def test_paragraphs_are_cleaned_as_normalize_text_cleans_each(paragraphs):
     from transforms.normalize.item import _clean_paragraphs
 
     cleaned, body = _clean_paragraphs(paragraphs)
-    assert cleaned == [p for p in map(normalize_text, paragraphs) if p]
+    assert cleaned == tuple(p for p in map(normalize_text, paragraphs) if p)
     if body is not None:  # only when nothing changed
-        assert body == " ".join(paragraphs) and cleaned == list(paragraphs)
+        assert body == " ".join(paragraphs) and cleaned == paragraphs
 
 
 @PROPERTY
@@ -244,6 +244,7 @@ def test_body_check_never_skips_a_paragraph_with_an_attribution_hint(paragraphs,
 
     cleaned, body = _clean_paragraphs(paragraphs)
     checked = body if body is not None else "\n".join(cleaned)
+    cleaned = list(cleaned)
     if cleaned:  # normalize_item may cut a dateline off the first paragraph
         cleaned[0] = cleaned[0][cut:].strip()
     if any(has_attribution_hint(p) for p in cleaned):

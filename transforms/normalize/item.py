@@ -46,15 +46,11 @@ class NormalizedItem(NamedTuple):
 
 def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) -> NormalizedItem:
     """Normalize text and parse every credit of one story (see module docstring)."""
+    # Runs for every story: no list, closure or tuple is made that the story
+    # does not need (each one also brings the garbage collector closer).
     registry = registry or default_registry()
     agencies: dict[str, None] = {}
-
-    def credit(name: Optional[str]) -> None:
-        canonical = registry.canonical_agency(name) if name else None
-        if canonical:
-            agencies[canonical] = None
-
-    credit(item.agency)
+    _credit(agencies, registry, item.agency)
     unparsed = 0
 
     paragraphs, body = _clean_paragraphs(item.body_paragraphs)
@@ -65,10 +61,7 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
         dateline, rest = parse_dateline(paragraphs[0], registry)
         if dateline is not None:
             rest = rest.strip()
-            if rest:
-                paragraphs[0] = rest
-            else:
-                paragraphs.pop(0)
+            paragraphs = ((rest,) if rest else ()) + paragraphs[1:]
 
     contributors: list[Contributor] = []
     for byline in item.bylines:
@@ -79,7 +72,7 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
         for name in result.agencies:
             agencies[name] = None
     if dateline is not None:
-        credit(dateline.agency)
+        _credit(agencies, registry, dateline.agency)
 
     # The body as it came covers every paragraph left (the dateline only cuts
     # the first one short), so a hint missing from it is missing from them.
@@ -87,16 +80,19 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
         for paragraph in paragraphs:
             contributors.extend(parse_attribution(paragraph, registry))
     for contributor in contributors:
-        credit(contributor.organization)
+        _credit(agencies, registry, contributor.organization)
 
-    captions = []
-    for caption_text in item.captions:
-        caption, understood = parse_caption_ex(caption_text.text, caption_text.credit, registry)
-        unparsed += not understood
-        captions.append(caption)
-        for name in caption.agencies:
-            credit(name)
-        credit(caption.distributor)
+    captions: tuple[Caption, ...] = ()
+    if item.captions:
+        parsed = []
+        for caption_text in item.captions:
+            caption, understood = parse_caption_ex(caption_text.text, caption_text.credit, registry)
+            unparsed += not understood
+            parsed.append(caption)
+            for name in caption.agencies:
+                _credit(agencies, registry, name)
+            _credit(agencies, registry, caption.distributor)
+        captions = tuple(parsed)
 
     credit_line = (normalize_text(item.credit_line) or None) if item.credit_line else None
     if credit_line:
@@ -106,16 +102,23 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
             agencies[name] = None
 
     return NormalizedItem(
-        headline=normalize_text(item.headline),
-        standfirst=(normalize_text(item.standfirst) or None) if item.standfirst else None,
-        body_paragraphs=tuple(paragraphs),
-        dateline=dateline,
-        bylines=tuple(dict.fromkeys(contributors)) if contributors else (),
-        agencies=tuple(agencies),
-        captions=tuple(captions),
-        credit_line=credit_line,
-        unparsed=unparsed,
+        normalize_text(item.headline),
+        (normalize_text(item.standfirst) or None) if item.standfirst else None,
+        paragraphs,
+        dateline,
+        tuple(dict.fromkeys(contributors)) if contributors else (),
+        tuple(agencies),
+        captions,
+        credit_line,
+        unparsed,
     )
+
+
+def _credit(agencies: dict[str, None], registry: AgencyRegistry, name: Optional[str]) -> None:
+    """Add the canonical agency ``name`` stands for, if any, to ``agencies``."""
+    canonical = registry.canonical_agency(name) if name else None
+    if canonical:
+        agencies[canonical] = None
 
 
 def _field_dateline(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
@@ -123,7 +126,7 @@ def _field_dateline(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
     return parse_dateline_field(normalize_text(text), registry)
 
 
-def _clean_paragraphs(paragraphs: tuple[str, ...]) -> tuple[list[str], Optional[str]]:
+def _clean_paragraphs(paragraphs: tuple[str, ...]) -> tuple[tuple[str, ...], Optional[str]]:
     """``normalize_text`` on every paragraph, empty ones dropped; and the
     paragraphs joined with spaces when that changed none of them, else None.
 
@@ -139,9 +142,9 @@ def _clean_paragraphs(paragraphs: tuple[str, ...]) -> tuple[list[str], Optional[
     else:
         only_spaces_to_fold = body.isprintable() and unicodedata.is_normalized("NFC", body)
     if not only_spaces_to_fold:
-        return [p for p in map(normalize_text, paragraphs) if p], None
+        return tuple([p for p in map(normalize_text, paragraphs) if p]), None
     # Printable: the only whitespace is the space. A paragraph that is empty
     # or has spaces to fold leaves two in a row or one at either end.
     if body and "  " not in body and body[0] != " " and body[-1] != " ":
-        return list(paragraphs), body
-    return [p for p in (" ".join(p.split()) for p in paragraphs) if p], None
+        return tuple(paragraphs), body  # the same tuple, not a copy
+    return tuple([p for p in (" ".join(p.split()) for p in paragraphs) if p]), None
