@@ -604,9 +604,9 @@ class DeduplicateStories(beam.PTransform):
         they are and get their decision from a side input that holds only
         the stories that are not plainly ``UNIQUE``.
         """
-        signed = stories | "FingerprintForLedger" >> beam.ParDo(_FingerprintFn(self.config)).with_outputs(
-            _TOKENED_STORIES, main="entries"
-        ).with_output_types(Tuple[str, bytes], **{_TOKENED_STORIES: Tuple[bytes, Story]})
+        signed = stories | "FingerprintForLedger" >> beam.ParDo(_FingerprintFn(self.config)).with_output_types(
+            Tuple[str, bytes], **{_TOKENED_STORIES: Tuple[bytes, Story]}
+        ).with_outputs(_TOKENED_STORIES, main="entries")
         decisions = (
             signed["entries"]
             | "GroupForLedger" >> beam.GroupByKey()
@@ -614,7 +614,7 @@ class DeduplicateStories(beam.PTransform):
         )
         return signed[_TOKENED_STORIES] | "MarkStories" >> beam.ParDo(
             _MarkStoriesFn(), beam.pvalue.AsDict(decisions)
-        ).with_outputs(self.DEAD_LETTERS, main="marked").with_output_types(Story)
+        ).with_output_types(Story).with_outputs(self.DEAD_LETTERS, main="marked")
 
 
 def _dedup_in_order(

@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import logging
 import os
 import time
 import uuid
-from typing import Any, Iterable, Iterator, Optional
+import zlib
+from typing import Any, Iterable, Iterator, Optional, Tuple
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -44,6 +46,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms import window
 
 from schemas import load_schema
+from transforms.coders import SourcePositionCoder
+from transforms.model import SourcePosition
 
 __all__ = ["WriteStories", "WriteDeadLetters", "WriteAvroFiles", "STORIES_PREFIX", "DEAD_LETTERS_PREFIX",
            "window_file_path", "load_written_stories"]
@@ -96,15 +100,18 @@ class WriteAvroFiles(beam.PTransform):
                     _WriteWindowFilesFn(self._output_dir, self._prefix, self._schema_name))
                 | "DefaultWindowing" >> beam.WindowInto(window.GlobalWindows())
             )
-        shards = self._num_shards
+        # Records are Avro-encoded where they are, in parallel; the shuffle
+        # to the shard writers carries only bytes, which the runner moves
+        # without decoding them.
         return (
             records
-            | "ToAvro" >> beam.Map(lambda r: (_shard_of(r.source.record_id(), shards),
-                                              (r.source, r.to_avro())))
+            | "ToAvro" >> beam.ParDo(_EncodeAvroFn(self._schema_name, self._num_shards))
+            .with_output_types(Tuple[int, Tuple[bytes, bytes, str]])
             | "Window" >> beam.WindowInto(window.GlobalWindows())
             | "GroupByShard" >> beam.GroupByKey()
             | "WriteFiles" >> beam.ParDo(
                 _WriteShardFn(self._output_dir, self._prefix, self._schema_name))
+            .with_output_types(SourcePosition)
         )
 
 
@@ -150,14 +157,88 @@ def write_avro_file(path: str, parsed_schema: Any, records: Iterable[dict]) -> i
     """
     import fastavro
 
+    records = list(records)
+    _write_atomically(path, lambda handle: fastavro.writer(handle, parsed_schema, records, codec="deflate"))
+    return len(records)
+
+
+#: Uncompressed bytes per Avro block, as fastavro's writer (1000 x the sync size).
+_AVRO_BLOCK_BYTES = 16000
+
+
+def encode_avro_record(parsed_schema: Any, record: dict) -> bytes:
+    """One record in Avro binary encoding (no container, no schema)."""
+    import fastavro
+
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, parsed_schema, record)
+    return buffer.getvalue()
+
+
+def write_encoded_avro_file(path: str, parsed_schema: Any, encoded: Iterable[bytes]) -> int:
+    """Write records already encoded with ``encode_avro_record`` to ``path``
+    as an Avro container file, atomically; the same file as
+    ``write_avro_file`` gives for the same records (header from fastavro,
+    deflate blocks of 16,000 bytes), but the encoding can be done elsewhere.
+
+    Returns the number of records written. Raises ``OSError`` on any failure,
+    leaving no file under ``path``.
+    """
+    import fastavro
+
+    sync = os.urandom(16)
+    header = io.BytesIO()
+    fastavro.writer(header, parsed_schema, [], codec="deflate", sync_marker=sync)
+    count = 0
+
+    def write(handle) -> None:
+        nonlocal count
+        handle.write(header.getvalue())
+        block: list[bytes] = []
+        size = 0
+        for record in encoded:
+            block.append(record)
+            size += len(record)
+            count += 1
+            if size >= _AVRO_BLOCK_BYTES:
+                _write_deflate_block(handle, block, sync)
+                block, size = [], 0
+        if block:
+            _write_deflate_block(handle, block, sync)
+
+    _write_atomically(path, write)
+    return count
+
+
+def _write_deflate_block(handle, records: list[bytes], sync: bytes) -> None:
+    data = zlib.compress(b"".join(records))[2:-1]  # raw deflate, as the Avro spec says
+    handle.write(_avro_long(len(records)) + _avro_long(len(data)))
+    handle.write(data)
+    handle.write(sync)
+
+
+def _avro_long(value: int) -> bytes:
+    """Avro's zig-zag varint encoding of a long."""
+    value = (value << 1) ^ (value >> 63)
+    out = bytearray()
+    while value & ~0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _write_atomically(path: str, write) -> None:
+    """Call ``write(handle)`` on a hidden temporary file beside ``path``,
+    flush it to disk, then rename it to ``path``; nothing is left under
+    ``path`` on failure."""
     directory, name = path.rsplit("/", 1) if "/" in path else (".", path)
     temp_path = f"{directory}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
-    records = list(records)
     if "://" not in path:
         os.makedirs(directory, exist_ok=True)
         try:
             with open(temp_path, "wb") as handle:
-                fastavro.writer(handle, parsed_schema, records, codec="deflate")
+                write(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temp_path, path)
@@ -167,13 +248,34 @@ def write_avro_file(path: str, parsed_schema: Any, records: Iterable[dict]) -> i
             raise
     else:
         with FileSystems.create(temp_path) as handle:
-            fastavro.writer(handle, parsed_schema, records, codec="deflate")
+            write(handle)
         FileSystems.rename([temp_path], [path])
-    return len(records)
+
+
+class _EncodeAvroFn(beam.DoFn):
+    """Batch: a record as (shard, (Avro bytes, encoded source position, kind)),
+    kind being the language of a story or the reason of a dead letter."""
+
+    def __init__(self, schema_name: str, num_shards: int):
+        self._schema_name = schema_name
+        self._num_shards = num_shards
+        self._kind = "language" if schema_name == "story" else "reason"
+
+    def setup(self) -> None:
+        import fastavro
+
+        self._schema = fastavro.parse_schema(load_schema(self._schema_name))
+        self._sources = SourcePositionCoder()
+
+    def process(self, record) -> Iterator:
+        avro = record.to_avro()
+        yield (_shard_of(record.source.record_id(), self._num_shards),
+               (encode_avro_record(self._schema, avro), self._sources.encode(record.source),
+                avro[self._kind]))
 
 
 class _WriteShardFn(beam.DoFn):
-    """Batch: one file per shard group."""
+    """Batch: one file per shard group of encoded records (``_EncodeAvroFn``)."""
 
     def __init__(self, output_dir: str, prefix: str, schema_name: str):
         self._output_dir = output_dir.rstrip("/")
@@ -194,18 +296,23 @@ class _WriteShardFn(beam.DoFn):
         entries = list(entries)
         token = uuid.uuid4().hex[:8]
         path = f"{self._output_dir}/{self._prefix}-all-{shard:03d}-{token}.avro"
-        count = write_avro_file(path, self._schema, (record for _, record in entries))
+        count = write_encoded_avro_file(path, self._schema, (encoded for encoded, _, _ in entries))
         self._files.inc()
         self._written.inc(count)
-        self._count_by_kind(entries)
-        for source, _ in entries:
-            yield source
+        self._count_kinds(kind for _, _, kind in entries)
+        decode_source = SourcePositionCoder().decode
+        for _, source, _ in entries:
+            yield decode_source(source)
 
     def _count_by_kind(self, entries: list) -> None:
         key = "language" if self._schema_name == "story" else "reason"
+        self._count_kinds(record[key] for _, record in entries)
+
+    def _count_kinds(self, kinds: Iterable[str]) -> None:
+        key = "language" if self._schema_name == "story" else "reason"
         counts: dict[str, int] = {}
-        for _, record in entries:
-            counts[record[key]] = counts.get(record[key], 0) + 1
+        for kind in kinds:
+            counts[kind] = counts.get(kind, 0) + 1
         for value, count in counts.items():
             name = f"written_language_{value}" if key == "language" else f"dead_letter_{value}"
             Metrics.counter("wire_ingest", name).inc(count)
