@@ -204,6 +204,7 @@ def drain(broker: KafkaBroker, count: int, timestamps: str, workdir: Path) -> di
             time.sleep(0.5)
         report["written_after_s"] = round(time.monotonic() - started, 1)
         report["written"] = written() - live
+        report["story_files"] = len(glob.glob(str(output / "stories-*.avro")))
         while committed() < live + sent and time.monotonic() < deadline:
             time.sleep(0.5)
         report["committed_after_s"] = round(time.monotonic() - started, 1)
