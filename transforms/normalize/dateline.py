@@ -156,9 +156,8 @@ def _has_dash(text: str) -> bool:
 
 
 def _parse(text: str, registry: AgencyRegistry) -> tuple[Optional[Dateline], str]:
-    # Both patterns end in a dash (_TITLE also in a colon): without one, a
-    # lead sentence is known not to start with a dateline before their
-    # backtracking over it, the costliest thing the normalizer does.
+    # Both patterns end in a dash (_TITLE also in a colon): a lead with
+    # neither has no dateline, and is spared their backtracking over it.
     dash = _has_dash(text)
     if not dash and ":" not in text:
         return None, text
