@@ -38,6 +38,10 @@ How: naive Bayes over langdetect's own character 1-3-gram profiles, summing
 the log-probability of *every* n-gram of the sample instead of langdetect's
 randomised sampling of them (7 trials of up to 10,000 draws). That is about
 ten times faster and at least as accurate (see ``bench/language_eval.py``).
+The profiles are case-folded (text is lower-cased), an n-gram a profile
+lacks gets ``FLOOR_SHARE`` of that profile's own pruning threshold, single
+letters weigh half (``ORDER_WEIGHTS``), and ``LANGUAGE_PRIORS`` (estimated
+on the evaluation's tuning half only) settle close calls.
 Text in which more than ``NON_LATIN_SHARE`` of the letters are of a
 non-Latin script is judged on those letters alone: Latin-script names,
 brands and boilerplate inside Urdu or Chinese copy do not make it English.
@@ -61,6 +65,7 @@ __all__ = [
     "UNDETERMINED",
     "MIN_LETTERS",
     "SAMPLE_CHARS",
+    "LANGUAGE_PRIORS",
     "prose_sample",
     "story_sample",
     "is_table_line",
@@ -76,10 +81,29 @@ MIN_PROSE_WORDS = 2
 SAMPLE_CHARS = 700
 #: Share of non-Latin letters above which Latin letters are ignored.
 NON_LATIN_SHARE = 0.3
-#: langdetect's smoothing: an n-gram unseen in a language counts as this
-#: fraction of one occurrence per ``_BASE_FREQ`` n-grams.
-_ALPHA = 0.5
-_BASE_FREQ = 10000
+#: Smoothing: an n-gram missing from a language's profile has this share of
+#: the probability of the rarest n-gram of its order that the profile kept.
+#: langdetect pruned each profile at its own threshold (about 1e-4 of the
+#: n-grams for most languages, 1e-5 for Catalan and Slovene), so one flat
+#: floor for all favoured the fuller profiles; unseen n-grams count only for
+#: the languages that have them at all (their row exists).
+FLOOR_SHARE = 0.1
+#: Weight of each n-gram order in the log-likelihood (1-, 2-, 3-grams):
+#: single letters say less than their count suggests, since a word's
+#: letters are already in its bigrams and trigrams.
+ORDER_WEIGHTS = (0.5, 1.0, 1.0)
+#: Log-prior (nats) per language, estimated on the tuning half of the
+#: evaluation (``bench/language_eval.py``: Reuters files 000-005, the first
+#: 250 lingua sentences per language) by coordinate search over whole
+#: nats; languages not listed have 0. They correct the profiles' unequal
+#: sharpness (Macedonian's small profile claims short Russian and Bulgarian
+#: sentences, Estonian claims Finnish and Latvian ones) and weigh a few
+#: nats against a story's hundreds: they decide only close calls.
+LANGUAGE_PRIORS = {
+    "af": -2.0, "ca": 5.0, "cs": 2.0, "da": -1.0, "de": -4.0, "es": -2.0, "et": -6.0,
+    "fr": -4.0, "hi": -4.0, "hr": -2.0, "lv": 2.0, "mk": -6.0, "no": 1.0, "ro": 4.0,
+    "ru": 8.0,
+}
 #: Words whose n-gram indices are cached per detector (bounded memory).
 _WORD_CACHE_SIZE = 50_000
 #: Log-odds (nats) that one English wire word adds to English: "shr", "cts",
@@ -245,6 +269,7 @@ class LanguageDetector:
             self._korean = position["ko"]
             self._japanese = position["ja"]
             self._not_chinese = [index for code, index in position.items() if not code.startswith("zh")]
+            self._priors = np.array([LANGUAGE_PRIORS.get(code, 0.0) for code in languages])
             self._relatives = [()] * len(languages)
             for group in GROUPS:
                 members = tuple(position[code] for code in group)
@@ -317,6 +342,7 @@ class LanguageDetector:
             if _KANA.search(text):
                 return languages[self._japanese], 1.0
             scores[self._not_chinese] = -np.inf
+        scores += self._priors
         if english_wire:
             scores[self._english] += ENGLISH_WIRE_WEIGHT * english_wire
         best = int(scores.argmax())
@@ -404,32 +430,52 @@ def _load_model() -> tuple:
         languages: list[str] = []
         rows: dict[str, int] = {}
         columns = []
+        floors = []
         for name in sorted(os.listdir(directory)):
             if name.startswith("."):
                 continue
             with open(os.path.join(directory, name), encoding="utf-8") as handle:
                 profile = json.load(handle)
             n_words = profile["n_words"]
-            grams = [gram for gram in profile["freq"] if 1 <= len(gram) <= 3]
-            for gram in grams:
+            # Text is lower-cased before detection, so the profile's counts
+            # of "S" and "s" are one count of "s" ("İ" and the like, whose
+            # lower case is longer, are left out).
+            folded: dict[str, int] = {}
+            rarest = [float("inf")] * 3
+            for gram, count in profile["freq"].items():
+                if 1 <= len(gram) <= 3:
+                    rarest[len(gram) - 1] = min(rarest[len(gram) - 1], count)
+                    lower = gram.lower()
+                    if len(lower) == len(gram):
+                        folded[lower] = folded.get(lower, 0) + count
+            for gram in folded:
                 if gram not in rows:
                     rows[gram] = len(rows)
-            index = np.fromiter((rows[gram] for gram in grams), dtype=np.int64, count=len(grams))
-            counts = np.fromiter((profile["freq"][gram] for gram in grams), dtype=np.float64,
-                                 count=len(grams))
-            totals = np.fromiter((n_words[len(gram) - 1] for gram in grams), dtype=np.float64,
-                                 count=len(grams))
+            index = np.fromiter((rows[gram] for gram in folded), dtype=np.int64, count=len(folded))
+            counts = np.fromiter(folded.values(), dtype=np.float64, count=len(folded))
+            totals = np.fromiter((n_words[len(gram) - 1] for gram in folded), dtype=np.float64,
+                                 count=len(folded))
             columns.append((index, counts / totals))
+            floors.append([FLOOR_SHARE * rarest[n] / n_words[n] for n in range(3)])
             languages.append(profile["name"])
-            del profile, grams
+            del profile, folded
+        orders = np.zeros(len(rows), dtype=np.int64)
+        for gram, row in rows.items():
+            orders[row] = len(gram) - 1
         # In place, in float32: temporaries of the 87,598 x 55 matrix in
         # float64 would cost another ~130 MB at the peak.
         log_probs = np.zeros((len(rows), len(languages)), dtype=np.float32)
         for column, (index, values) in enumerate(columns):
             log_probs[index, column] = values
         del columns
-        log_probs += np.float32(_ALPHA / _BASE_FREQ)
+        floor_by_order = np.asarray(floors, dtype=np.float32).T  # (3, languages)
+        for order in range(3):
+            block = orders == order
+            log_probs[block] += floor_by_order[order]
         np.log(log_probs, out=log_probs)
+        for order, weight in enumerate(ORDER_WEIGHTS):
+            if weight != 1.0:
+                log_probs[orders == order] *= np.float32(weight)
         model = (tuple(languages), rows, log_probs)
         _model_cache[directory] = model
         return model
