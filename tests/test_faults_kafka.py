@@ -260,9 +260,13 @@ def test_broker_goes_away_and_comes_back(tmp_path, broker, pipelines, outage_sec
     assert pipeline.alive(), f"the pipeline gave up during a {outage_seconds}s outage:\n{pipeline.log_tail()}"
     broker.come_back()
     rest = produce(broker.bootstrap, topic, messages(STORIES)[half:])
+    back_at = time.monotonic()
     stories = wait_for_all(output, STORIES, pipeline, SETTLE_SECONDS)
+    written_at = time.monotonic()
     ends = end_offsets_of(first + rest)
     committed = wait_for_commits(broker.bootstrap, topic, group, ends, 60)
+    print(f"outage {outage_seconds}s: all written {written_at - back_at:.1f}s after the second half was sent, "
+          f"committed to the end {time.monotonic() - written_at:.1f}s later")
     pipeline.stop()
     stories = read_avro_dir(output, "stories")
     check_every_story_once_at_least(stories, read_avro_dir(output, "dead-letters"), STORIES)
