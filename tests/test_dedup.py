@@ -483,11 +483,12 @@ def test_bucket_pairs_do_not_depend_on_arrival_order():
         buckets: dict[str, list] = {}
         found = set()
         for fp in order:
-            for key, band, entry in index_entries(fp, config):
-                held = buckets.setdefault(key, [])
-                for match in bucket_matches(band, entry, held, config):
-                    found.add((match.story_id, match.candidate_id, match.exact))
-                held.append(entry)
+            for key, postings, entry in index_entries(fp, config):
+                for band, bucket in postings:
+                    held = buckets.setdefault((key, band, bucket), [])
+                    for match in bucket_matches(band, entry, held, config):
+                        found.add((match.story_id, match.candidate_id, match.exact))
+                    held.append(entry)
         return found
 
     in_order = pairs([first, copy, same])
