@@ -4,7 +4,8 @@ Usage (from the repository root; a few minutes on 2 cores):
 
     .venv/bin/python bench/dedup_eval.py [--corpus ../shared/corpora/reuters21578]
         [--variants 200] [--memory-stories 200000] [--skip-beam]
-        [--streaming-stories 2000]
+        [--streaming-stories 2000] [--baseline-stories 500]
+        [--only pairs|streaming|memory]
 
 What it reports:
 
@@ -17,6 +18,15 @@ What it reports:
    (horizon one year, so that time does not hide pairs, and the default 72 h).
    Pair recall/precision are given for cluster pairs (two stories with the
    same ``cluster_id``) and for links (a story and its ``duplicate_of``).
+   Then a second table, against the ground truth *extended* with the
+   issue's own definitions, computed exactly: pairs whose smaller 5-shingle
+   set (>= 8 shingles, as in the core) is >= 90 % contained in the other
+   (trimmed copies, growing bodies; inverted index, prefix-filtered), and
+   pairs with Jaccard >= 0.5 whose later story carries a higher version
+   marker (``update_level``; the core's update rule); and every link the
+   defaults make outside the Jaccard ground truth, by the rule that explains
+   it (with the ids of any that none explains). ``--only pairs`` runs just
+   this part (about a minute).
 2. Agency-copy variants of real stories (headline rewritten, last
    paragraphs trimmed, re-wrapped, paragraph added as an update, typos,
    another agency's dateline), injected 30 minutes after their original:
@@ -25,10 +35,15 @@ What it reports:
 3. Throughput of the dedup core vs datasketch MinHash(num_perm=128) +
    MinHashLSH(threshold=0.8) on the same stories in the same run, and of the
    Beam composite on the FnApiRunner (with its statuses compared with the core's).
-   Streaming: the band-keyed steps (``transforms/dedup_streaming.py``) against
-   the previous single-key ledger (``_DedupLedgerFn``) on the local streaming
-   runner, same stories (earliest first), TestStream in hourly slices with a
-   watermark advance after each, same run; statuses compared with the core's.
+   Streaming (``--only streaming``): the streaming steps
+   (``transforms/dedup_streaming.py``) on the local streaming runner, on the
+   earliest ``--streaming-stories``, and in the same run, on the earliest
+   ``--baseline-stories``, the current steps against the previous band-keyed
+   steps (one key per bucket, loaded from git ``PREVIOUS_STREAMING_REV``) and
+   the single-key ledger (``_DedupLedgerFn``); TestStream in hourly slices
+   with a watermark advance after each; stories/s overall and per quarter of
+   the output (does it fall as the run grows?); statuses compared with the
+   core's.
 4. Memory: a synthetic stream (default 200,000 stories over 30 days of event
    time, horizon 72 h) through the core, and through the streaming state
    layout (per-bucket entries and the cluster ledger, driven by the same pure
@@ -135,6 +150,127 @@ def exact_pairs(stories: list[Story], threshold: float) -> dict[tuple[str, str],
             if j >= threshold:
                 pairs[tuple(sorted((story_id, other)))] = j
     return pairs
+
+
+def containment_pairs(stories: list[Story], containment: float, min_shingles: int) -> dict[tuple[str, str], float]:
+    """All pairs where the smaller 5-shingle set (at least ``min_shingles``
+    shingles) has >= ``containment`` of its shingles in the other: trimmed
+    copies and growing bodies. Exact: every set is in an inverted index; a
+    set's candidates are the sets that hold one of its first
+    |s| - ceil(c|s|) + 1 shingles in a global order (any set that holds
+    c|s| of its shingles holds one of these)."""
+    sets = {s.id: shingle_set(s.body) for s in stories}
+    sets = {k: v for k, v in sets.items() if len(v) >= min_shingles}
+    frequency = collections.Counter(sh for v in sets.values() for sh in v)
+    index: dict[str, list[str]] = collections.defaultdict(list)
+    for story_id, shingles in sets.items():
+        for sh in shingles:
+            index[sh].append(story_id)
+    pairs = {}
+    for story_id, shingles in sets.items():
+        ordered = sorted(shingles, key=lambda sh: (frequency[sh], sh))
+        prefix = len(ordered) - math.ceil(containment * len(ordered)) + 1
+        candidates = set()
+        for sh in ordered[:prefix]:
+            candidates.update(index[sh])
+        candidates.discard(story_id)
+        for other in candidates:
+            bigger = sets[other]
+            if (len(bigger), other) < (len(shingles), story_id):
+                continue  # the pair is found from its smaller set
+            share = len(shingles & bigger) / len(shingles)
+            if share >= containment:
+                pairs[tuple(sorted((story_id, other)))] = share
+    return pairs
+
+
+def marker_pairs(stories: list[Story], jaccard_pairs: dict, levels: dict) -> set[tuple[str, str]]:
+    """Pairs of ``jaccard_pairs`` whose later story carries a higher version
+    marker (``transforms.dedup.update_level``) than the earlier one."""
+    times = {s.id: (s.event_time, s.id) for s in stories}
+    found = set()
+    for a, b in jaccard_pairs:
+        earlier, later = sorted((a, b), key=times.get)
+        if levels[later] > levels[earlier]:
+            found.add((a, b))
+    return found
+
+
+def slug_base(slugline: str | None) -> str:
+    """The slugline without its take/update/lead numbers (same story, any version)."""
+    import re
+
+    if not slugline:
+        return ""
+    base = re.sub(r"(?i)\b\d{0,2}(?:ST|ND|RD|TH)?[-\s_]?(?:LD|LEAD|TAKE|ADD|UPDATE|WRITETHRU|WRITETHROUGH)"
+                  r"[-\s_]?\d{0,2}\b", " ", slugline)
+    return " ".join(base.split()).upper()
+
+
+def extended_truth_report(stories: list[Story], truth: dict, universe: set) -> None:
+    """Defaults against the ground truth extended with the issue's own
+    definitions of a trimmed copy, a growing body and an update, computed
+    exactly; and what explains each link the defaults make outside the
+    Jaccard >= 0.8 ground truth."""
+    from transforms.dedup import update_level
+
+    config = DedupConfig(horizon_seconds=YEAR_SECONDS)
+    t0 = time.perf_counter()
+    contained = containment_pairs(stories, config.containment, 8)
+    half = exact_pairs(stories, config.update_threshold)
+    levels = {s.id: update_level(s.headline, s.slugline, s.version) for s in stories}
+    marked = marker_pairs(stories, half, levels)
+    slugs = {s.id: slug_base(s.slugline) for s in stories}
+    jaccard = set(truth)
+    extended = jaccard | set(contained) | marked
+    print(f"\nextended ground truth ({time.perf_counter() - t0:.1f}s): {len(jaccard)} Jaccard >= 0.8 pairs, "
+          f"+ {len(set(contained) - jaccard)} pairs whose smaller shingle set (>= 8 shingles) is >= 90 % "
+          f"contained in the other (trimmed copies, growing bodies), + {len(marked - jaccard - set(contained))} "
+          f"pairs with Jaccard >= {config.update_threshold} whose later story has a higher version marker "
+          f"= {len(extended)} pairs")
+    infos = run_sequential(stories, config)
+    rows = []
+    for what, predicted in (("cluster pairs", cluster_pairs(infos)), ("links", link_pairs(infos))):
+        r, p, nt, npred = recall_precision(predicted, extended, universe)
+        rows.append((what, r, p, nt, npred))
+        print(f"  defaults, horizon 1 year, {what}: recall {r:.4f} precision {p:.4f} (truth {nt}, predicted {npred})")
+    extra = sorted(p for p in link_pairs(infos) if p not in jaccard and p[0] in universe and p[1] in universe)
+    explained = collections.Counter()
+    unexplained = []
+    for pair in extra:
+        reasons = []
+        if pair in contained:
+            reasons.append("containment >= 0.9")
+        if pair in marked:
+            reasons.append("version marker, Jaccard >= 0.5")
+        if not reasons:
+            unexplained.append(pair)
+        explained[" + ".join(reasons) or "not explained"] += 1
+    same_slug = sum(1 for a, b in extra if slugs[a] and slugs[a] == slugs[b])
+    print(f"  the {len(extra)} links of the defaults outside the Jaccard >= 0.8 ground truth, by rule: "
+          + ", ".join(f"{k}: {v}" for k, v in explained.most_common())
+          + f"; with the same slug (version numbers removed): {same_slug}")
+    if unexplained:
+        shown = []
+        for a, b in unexplained[:5]:
+            sa, sb = shingle_set(next(s.body for s in stories if s.id == a)), shingle_set(
+                next(s.body for s in stories if s.id == b))
+            inter = len(sa & sb)
+            shown.append(f"{a}/{b} (J {inter / len(sa | sb):.2f}, smaller contained "
+                         f"{inter / max(1, min(len(sa), len(sb))):.2f}, levels {levels[a]}/{levels[b]})")
+        print("  not explained, e.g.: " + "; ".join(shown))
+    missed = sorted(extended - cluster_pairs(infos))
+    if missed:
+        bodies = {s.id: shingle_set(s.body) for s in stories}
+        jaccards = sorted(len(bodies[a] & bodies[b]) / len(bodies[a] | bodies[b]) for a, b in missed)
+        print(f"  pairs of the extended truth the defaults miss: {len(missed)} ({sum(1 for a, b in missed if (a, b) in contained)} "
+              f"by containment), Jaccard {jaccards[0]:.2f}..{jaccards[-1]:.2f}, median {jaccards[len(jaccards) // 2]:.2f} "
+              f"(LSH with 16 bands of 3 rows proposes a pair with Jaccard 0.3 with probability "
+              f"{minhash.lsh_candidate_probability(0.3, 16, 3):.2f}), e.g. {', '.join('/'.join(p) for p in missed[:3])}")
+    extra_clusters = sorted(p for p in cluster_pairs(infos) - extended if p[0] in universe and p[1] in universe)
+    print(f"  cluster pairs outside the extended truth: {len(extra_clusters)} (two stories linked through a "
+          f"third, not to each other)" + (f", e.g. {', '.join('/'.join(p) for p in extra_clusters[:3])}"
+                                          if extra_clusters else ""))
 
 
 def run_sequential(stories: list[Story], config: DedupConfig) -> dict[str, "DedupInfo"]:  # noqa: F821
@@ -319,11 +455,35 @@ def beam_run(stories: list[Story], config: DedupConfig) -> tuple[float, dict]:
     return rate, out
 
 
-def streaming_run(stories: list[Story], config: DedupConfig, layout: str) -> tuple[float, dict]:
-    """Stories/s of the streaming dedup on the local streaming runner, and its statuses.
+#: The band-keyed streaming steps before their keys were bounded (one key per
+#: LSH bucket and per content hash), measured against the current ones.
+PREVIOUS_STREAMING_REV = "dd6bb12206998f26bb06bdfdb094ea19d8892447"
 
-    ``layout`` "band": ``DeduplicateStories`` (band-keyed steps); "single": the
-    previous one-key ``_DedupLedgerFn``.
+
+def previous_streaming_module(rev: str = PREVIOUS_STREAMING_REV):
+    """``transforms/dedup_streaming.py`` as of git revision ``rev``, as a module."""
+    import subprocess
+    import types
+
+    source = subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:transforms/dedup_streaming.py"],
+        check=True, capture_output=True, text=True).stdout
+    module = types.ModuleType("previous_dedup_streaming")
+    module.__file__ = f"{rev}:transforms/dedup_streaming.py"
+    sys.modules[module.__name__] = module  # dataclasses and pickling look it up
+    exec(compile(source, module.__file__, "exec"), module.__dict__)
+    return module
+
+
+def streaming_run(stories: list[Story], config: DedupConfig, layout: str,
+                  previous_rev: str = PREVIOUS_STREAMING_REV) -> tuple[float, dict, list[float]]:
+    """Stories/s of the streaming dedup on the local streaming runner, its
+    statuses, and stories/s over each quarter of the output.
+
+    ``layout`` "band": ``DeduplicateStories`` (the band-keyed steps);
+    "previous": the band-keyed steps of ``previous_rev``; "single": the
+    one-key ``_DedupLedgerFn``. The stories go in hourly event-time slices,
+    the watermark advanced to the end of each slice.
     """
     import json
     import tempfile
@@ -355,7 +515,7 @@ def streaming_run(stories: list[Story], config: DedupConfig, layout: str) -> tup
 
         def record(story):
             with open(sink, "a", encoding="utf-8") as handle:
-                handle.write(json.dumps([story.id, dataclasses.asdict(story.dedup)]) + "\n")
+                handle.write(json.dumps([story.id, dataclasses.asdict(story.dedup), time.perf_counter()]) + "\n")
 
         p = beam.Pipeline(runner=local_streaming_runner(), options=options)
         raw = p | stream
@@ -363,6 +523,8 @@ def streaming_run(stories: list[Story], config: DedupConfig, layout: str) -> tup
             kwargs = dataclasses.asdict(config)
             kwargs.pop("seed")
             marked = (raw | DeduplicateStories(**kwargs))[DeduplicateStories.STORIES]
+        elif layout == "previous":
+            marked = previous_streaming_module(previous_rev).band_keyed_dedup(raw, config, (), "dead")["marked"]
         else:
             marked = (
                 raw
@@ -374,10 +536,20 @@ def streaming_run(stories: list[Story], config: DedupConfig, layout: str) -> tup
         p.run().wait_until_finish()
         rate = len(stories) / (time.perf_counter() - start)
         out = {}
+        done = []
         for line in Path(sink).read_text().splitlines():
-            story_id, info = json.loads(line)
+            story_id, info, at = json.loads(line)
             out[story_id] = DedupInfo(**info)
-    return rate, out
+            done.append(at)
+    done.sort()
+    quarters = []
+    previous = start
+    for q in range(1, 5):
+        chunk = done[(q - 1) * len(done) // 4 : q * len(done) // 4]
+        if chunk:
+            quarters.append(len(chunk) / max(chunk[-1] - previous, 1e-9))
+            previous = chunk[-1]
+    return rate, out, quarters
 
 
 # --------------------------------------------------------------------------
@@ -409,24 +581,24 @@ def deep_size(obj, seen=None) -> int:
 
 
 class StreamingStateModel:
-    """The streaming steps' state without Beam: per-key index entries (expired
-    as by the keys' timers, the watermark at each story's event time) and the
-    cluster ledger, driven by the same functions as ``_BandIndexFn`` and
-    ``_ClusterLedgerFn``. ``serialized`` counts the bytes Flink would keep:
-    each key's bag holds its own pickled copy of an entry."""
+    """The streaming steps' state without Beam: the index keys (bucket shards)
+    with their entries, expired as by the keys' timers (at the end of the
+    oldest entry's cell + horizon, the watermark at each story's event time),
+    and the cluster ledger, driven by the same functions as ``_BandIndexFn``
+    and ``_ClusterLedgerFn``. ``state_bytes`` counts the bytes Flink would
+    keep: each entry's encoded share of its key's ``IndexBlock`` (a story's
+    shingles and signature once per key it goes to) and the encoded ledger."""
 
     def __init__(self, config: DedupConfig):
         import heapq
-        import pickle
 
-        from transforms.dedup_streaming import bucket_matches, expire_entries, index_entries
+        from transforms import dedup_streaming as streaming
 
-        self._heapq, self._pickle = heapq, pickle
-        self._bucket_matches, self._expire, self._index_entries = bucket_matches, expire_entries, index_entries
+        self._heapq, self._streaming = heapq, streaming
         self.config = config
         self.hasher = minhash.MinHasher(config.num_perm, config.seed)
-        self.keys: dict[str, list] = {}
-        self.key_bytes: dict[str, int] = {}
+        self.buckets: dict[tuple, list] = {}  # (key, band, bucket) -> entries
+        self.entries: dict[str, list] = {}  # key -> [(fingerprint, postings, bytes)]
         self.timers: list[tuple[int, str]] = []
         self.ledger: dict[str, tuple[str, int]] = {}
         self.serialized = 0
@@ -434,41 +606,54 @@ class StreamingStateModel:
     def add(self, story: Story) -> "DedupInfo":  # noqa: F821
         from transforms.dedup import decide, fingerprint, prune_ledger
 
+        streaming = self._streaming
         config = self.config
         fp = fingerprint(story, config, self.hasher)
         horizon = config.horizon_millis
         while self.timers and self.timers[0][0] < fp.event_time:  # timers the watermark passed
-            _, key = self._heapq.heappop(self.timers)
-            held = self.keys.get(key)
-            if held is None:
-                continue
-            keep, _ = self._expire(held, fp.event_time, horizon)
-            if keep:
-                self.keys[key] = keep
-                size = sum(len(self._pickle.dumps(e)) for e in keep)
-                self.serialized += size - self.key_bytes[key]
-                self.key_bytes[key] = size
-                self._heapq.heappush(self.timers, (min(e.event_time for e in keep) + horizon, key))
-            else:
-                del self.keys[key]
-                self.serialized -= self.key_bytes.pop(key)
+            due, key = self._heapq.heappop(self.timers)
+            oldest = due - horizon
+            kept = []
+            for entry in self.entries[key]:
+                if entry[0].event_time >= oldest:
+                    kept.append(entry)
+                    continue
+                self.serialized -= entry[2]
+                for band, bucket in entry[1]:
+                    held = self.buckets[(key, band, bucket)]
+                    held.remove(entry[0])
+                    if not held:
+                        del self.buckets[(key, band, bucket)]
+            self.entries[key] = kept
+            if kept:
+                first = min(e[0].event_time for e in kept)
+                self._heapq.heappush(self.timers, (streaming._expiry_at_cell_end(first, horizon) // 1000, key))
         matches = []
-        for key, band, entry in self._index_entries(fp, config):
-            held = self.keys.setdefault(key, [])
-            matches.extend(self._bucket_matches(band, entry, held, config))
+        for key, postings, entry in streaming.index_entries(fp, config):
+            for band, bucket in postings:
+                held = self.buckets.setdefault((key, band, bucket), [])
+                matches.extend(streaming.bucket_matches(band, entry, held, config))
+                held.append(entry)
+            size = self._entry_bytes(entry, postings)
+            held = self.entries.setdefault(key, [])
             if not held:
-                self._heapq.heappush(self.timers, (entry.event_time + horizon, key))
-                self.key_bytes[key] = 0
-            held.append(entry)
-            size = len(self._pickle.dumps(entry))
-            self.key_bytes[key] += size
+                self._heapq.heappush(self.timers, (streaming._expiry_at_cell_end(fp.event_time, horizon) // 1000, key))
+            held.append((entry, postings, size))
             self.serialized += size
         info = decide(fp, matches, self.ledger, config)
         prune_ledger(self.ledger, fp.event_time, horizon)
         return info
 
+    def _entry_bytes(self, fp, postings) -> int:
+        """An entry's share of its key's encoded ``IndexBlock``: its columns
+        (time, level, signed flag, offset, signature, shingles), id and hash
+        (pickled strings) and postings (bucket, band, row)."""
+        signed = fp.signature is not None
+        return (8 + 8 + 1 + 8 + 4 * self.config.num_perm + (8 * fp.shingles.size if signed else 0)
+                + len(fp.story_id) + 2 + len(fp.content_hash) + 2 + 24 * len(postings))
+
     def state_bytes(self) -> int:
-        return self.serialized + len(self._pickle.dumps(self.ledger))
+        return self.serialized + len(self._streaming._LedgerBlock.of(self.ledger).encode())
 
     def stories(self) -> int:
         return len(self.ledger)
@@ -529,10 +714,15 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--streaming-stories", type=int, default=2000,
-        help="stories (earliest first) for the streaming runs on the local runner (0: skip)")
+        help="stories (earliest first) for the streaming run on the local runner (0: skip)")
     parser.add_argument(
-        "--only", choices=("all", "streaming", "memory"), default="all",
-        help="run only the streaming comparison or only the memory figures")
+        "--baseline-stories", type=int, default=500,
+        help="stories (earliest first) for the same-run comparison of the current streaming steps "
+             "with the previous band-keyed steps and the single-key ledger (0: skip)")
+    parser.add_argument(
+        "--only", choices=("all", "pairs", "streaming", "memory"), default="all",
+        help="run only the pair recall/precision tables (about a minute), the streaming "
+             "comparison or the memory figures")
     args = parser.parse_args(argv)
 
     if args.only == "memory":
@@ -545,7 +735,7 @@ def main(argv=None) -> int:
     print(f"corpus: {len(stories)} stories, {len(with_body)} with >= {SHINGLE} words ({time.perf_counter() - t0:.1f}s)")
 
     if args.only == "streaming":
-        streaming_report(stories, args.streaming_stories)
+        streaming_report(stories, args.streaming_stories, args.baseline_stories)
         return 0
     t0 = time.perf_counter()
     truth = exact_pairs(stories, GROUND_TRUTH_THRESHOLD)
@@ -584,6 +774,9 @@ def main(argv=None) -> int:
         r, p, _, _ = recall_precision(cluster_pairs(infos), truth_set, universe)
         threshold_rows.append((threshold, r, p))
     print("\nthreshold sweep (Jaccard only, horizon 1 year, cluster pairs): " + ", ".join(f"{t}: R {r:.4f} P {p:.4f}" for t, r, p in threshold_rows))
+    extended_truth_report(stories, truth, universe)
+    if args.only == "pairs":
+        return 0
 
     t0 = time.perf_counter()
     variants = variant_recall(items, args.variants, DedupConfig(horizon_seconds=YEAR_SECONDS))
@@ -606,26 +799,40 @@ def main(argv=None) -> int:
             f"{rate:.1f} stories/s; statuses identical to the core for {same}/{len(reference)}"
         )
 
-    if args.streaming_stories:
-        streaming_report(stories, args.streaming_stories)
+    if args.streaming_stories or args.baseline_stories:
+        streaming_report(stories, args.streaming_stories, args.baseline_stories)
     if args.memory_stories:
         memory_report(args.memory_stories)
     return 0
 
 
-def streaming_report(stories: list[Story], count: int) -> None:
+def streaming_report(stories: list[Story], count: int, baseline_count: int) -> None:
+    """The streaming steps on the first ``count`` stories, and, in the same
+    run, the current steps, the previous band-keyed steps and the single-key
+    ledger on the first ``baseline_count`` (the previous ones slow down as
+    the run grows: their figures on ``count`` stories would take tens of
+    minutes)."""
     config = DedupConfig()
-    subset = sorted(stories, key=lambda s: (s.event_time, s.id))[:count]
-    reference = run_sequential(subset, config)
-    linked = sum(1 for v in reference.values() if v.status != UNIQUE)
-    span = (subset[-1].event_time - subset[0].event_time) / 3600000
-    print(f"\nstreaming, local streaming runner, first {len(subset)} stories ({linked} not UNIQUE, "
-          f"{span:.0f} h of event time, hourly watermark steps), same run:")
-    for layout, label in (("single", "single-key ledger (previous DedupLedger)"),
-                          ("band", "band-keyed steps (DedupBandIndex + DedupClusterLedger)")):
-        rate, infos = streaming_run(subset, config, layout)
+    ordered = sorted(stories, key=lambda s: (s.event_time, s.id))
+    runs = []
+    if baseline_count:
+        runs += [("band", baseline_count, "band-keyed steps, bounded keys (current)"),
+                 ("previous", baseline_count, "band-keyed steps, one key per bucket (previous)"),
+                 ("single", baseline_count, "single-key ledger (DedupLedger)")]
+    if count:
+        runs.append(("band", count, "band-keyed steps, bounded keys (current)"))
+    print("\nstreaming, local streaming runner, TestStream in hourly event-time slices (watermark "
+          "advanced after each), same run; stories/s overall and per quarter of the output:")
+    for layout, n, label in runs:
+        subset = ordered[:n]
+        reference = run_sequential(subset, config)
+        linked = sum(1 for v in reference.values() if v.status != UNIQUE)
+        span = (subset[-1].event_time - subset[0].event_time) / 3600000
+        rate, infos, quarters = streaming_run(subset, config, layout)
         same = sum(1 for k, v in reference.items() if infos.get(k) == v)
-        print(f"  {label}: {rate:.1f} stories/s; statuses identical to the core for {same}/{len(reference)}")
+        print(f"  {label}, first {len(subset)} stories ({linked} not UNIQUE, {span:.0f} h): "
+              f"{rate:.1f} stories/s (quarters: {', '.join(f'{q:.1f}' for q in quarters)}); "
+              f"statuses identical to the core for {same}/{len(reference)}")
 
 
 def memory_report(n: int) -> None:

@@ -497,6 +497,56 @@ def test_bucket_pairs_do_not_depend_on_arrival_order():
     assert {("p2", "p1", False), ("p3", "p1", True), ("p3", "p1", False), ("p3", "p2", False)} == in_order
 
 
+def test_index_keys_are_a_fixed_set():
+    """Every story reaches at most INDEX_SHARDS keys, whatever the stream:
+    the local runner's cost and Flink's timers grow with the number of keys."""
+    from transforms.dedup import fingerprint
+    from transforms.dedup_streaming import INDEX_SHARDS, index_entries
+
+    config = DedupConfig()
+    hasher = minhash.MinHasher(config.num_perm, config.seed)
+    keys = set()
+    for story in reuters_slice(300):
+        fp = fingerprint(story, config, hasher)
+        entries = index_entries(fp, config)
+        assert len(entries) <= INDEX_SHARDS
+        postings = [p for _, ps, _ in entries for p in ps]
+        assert len(postings) == (config.bands if fp.signature is not None else 0) + bool(fp.content_hash)
+        keys.update(key for key, _, _ in entries)
+    assert keys <= {f"s{i}" for i in range(INDEX_SHARDS)}
+
+
+def test_index_blocks_round_trip_merge_and_expire():
+    from transforms.dedup import fingerprint
+    from transforms.dedup_streaming import IndexBlock, index_entries
+
+    config = DedupConfig()
+    hasher = minhash.MinHasher(config.num_perm, config.seed)
+    stories = [make_story("p1", PORT, 0), make_story("o1", OIL, 10), make_story("s1", "No comment.", 20)]
+    blocks: dict[str, list] = {}
+    for story in stories:
+        fp = fingerprint(story, config, hasher)
+        for key, postings, entry in index_entries(fp, config):
+            blocks.setdefault(key, []).append(IndexBlock.of([(entry, postings)], config.num_perm))
+    for key, parts in blocks.items():
+        merged = IndexBlock.decode(IndexBlock.merge(parts).encode())
+        assert len(merged.buckets) == sum(len(b.buckets) for b in parts)
+        for part in parts:  # every posting of every part is found in the merged block
+            for p in range(len(part.buckets)):
+                band, bucket, row = int(part.bands[p]), int(part.buckets[p]), int(part.rows[p])
+                found = merged.select(band, bucket, part.hashes[row])
+                assert part.ids[row] in [e.story_id for e in found]
+                entry = next(e for e in found if e.story_id == part.ids[row])
+                assert np.array_equal(entry.shingles, part.entry(row).shingles)
+        cells = merged.by_cell(HOUR)
+        assert sum(len(c) for c in cells) == len(merged)
+        kept = merged.keep_from(T0 + 10 * HOUR)
+        assert kept is None or set(kept.ids) <= {"o1", "s1"}
+        if kept is not None:
+            assert set(kept.rows.tolist()) == set(range(len(kept)))
+        assert merged.keep_from(T0 + 21 * HOUR) is None
+
+
 def test_expire_entries_keeps_the_horizon():
     from transforms.dedup_streaming import expire_entries
 
@@ -537,6 +587,22 @@ def test_streaming_matches_the_core_on_reuters_out_of_order():
     hours = [s.event_time // HOUR for s in stories]
     busiest = max(sum(1 for h in hours if start <= h <= start + horizon_hours + 1) for start in set(hours))
     assert ledger.max <= busiest < 300
+
+
+def test_streaming_story_behind_the_watermark_is_still_marked():
+    """A late story (its event time already released) is decided when it
+    arrives: it is never held back for good."""
+    first, late = make_story("l1", PORT, 0), make_story("l2", PORT, 1)
+    after = make_story("l3", OIL, 3)
+    stream = (test_stream.TestStream()
+              .add_elements([TimestampedValue(first, Timestamp(micros=first.event_time * 1000))])
+              .add_elements([TimestampedValue(after, Timestamp(micros=after.event_time * 1000))])
+              .advance_watermark_to(Timestamp(micros=(after.event_time + 1) * 1000))
+              .add_elements([TimestampedValue(late, Timestamp(micros=late.event_time * 1000))])
+              .advance_watermark_to_infinity())
+    p, out = run_streaming(stream)
+    assert_that(out[DeduplicateStories.STORIES] | beam.Map(lambda s: s.id), equal_to(["l1", "l2", "l3"]))
+    p.run().wait_until_finish()
 
 
 def test_streaming_known_stories_and_redelivery():

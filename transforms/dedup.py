@@ -49,8 +49,8 @@ Guarantees: the same stories give the same statuses in batch and streaming,
 whatever the bundling. Batch groups the run's stories and walks them in
 (event time, id) order through ``SequentialDeduplicator``. Streaming
 (unbounded input, or ``streaming=True``) runs ``transforms.dedup_streaming``:
-the fingerprints live in keyed state, one key per LSH band bucket and per
-content hash, where pairs are found and verified; a light one-key ledger of
+the fingerprints live in keyed state, in a fixed set of LSH bucket shards
+(their buckets: bands and content hash), where pairs are found and verified; a light one-key ledger of
 cluster ids decides each story in (event time, id) order once the watermark
 has passed it (stories that arrive behind the watermark go through when they
 arrive). State is bounded by the horizon: event-time timers forget what is
