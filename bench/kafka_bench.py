@@ -15,7 +15,15 @@ Starts a Tansu broker on a free loopback port (tests/broker.py), fills a
    with send-time timestamps; latency of a story = timestamp of its output
    message (producer send time, after processing) - timestamp of its input
    message; reports p50, p99 and max.
-3. drain (``--drain N``): the whole ``wire-ingest run`` pipeline (unbounded
+3. run (``--chain run``): the whole ``wire-ingest run`` command as a child
+   process (unbounded Kafka read, ProcessStories with dedup, Kafka sink,
+   windowed Avro files, offset commits), fed at ``--rate`` after a short
+   warm-up; reports the produce-to-Kafka-sink latency (p50, p99, max), the
+   throughput received over the run, and the seconds from the last send until
+   the group's offsets are committed to the end (records in the Avro files of
+   every closed window). ``--pid-file PATH`` writes the child's pid, for a
+   profiler.
+4. drain (``--drain N``): the whole ``wire-ingest run`` pipeline (unbounded
    Kafka read, ProcessStories, windowed Avro files, offset commits) is kept
    live with a few stories stamped now, then N Reuters stories are published
    at once, stamped with their 1987 event times (``old``: an archive replayed
@@ -25,6 +33,7 @@ Starts a Tansu broker on a free loopback port (tests/broker.py), fills a
    the end.
 
 Usage: .venv/bin/python bench/kafka_bench.py [--messages 20000] [--rate 20] [--seconds 30]
+       .venv/bin/python bench/kafka_bench.py --skip-throughput --chain run --rate 40 --seconds 60
        .venv/bin/python bench/kafka_bench.py --drain 200 --skip-latency --skip-throughput
 """
 
@@ -153,6 +162,97 @@ def latency(broker: KafkaBroker, rate: float, seconds: float, chain: str) -> dic
     }
 
 
+def _percentiles(chain: str, rate: float, sent: int, latencies: list) -> dict:
+    latencies = sorted(latencies)
+    if not latencies:
+        return {"chain": chain, "rate_per_s": rate, "sent": sent, "received": 0}
+    return {
+        "chain": chain, "rate_per_s": rate, "sent": sent, "received": len(latencies),
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "max_ms": latencies[-1], "mean_ms": round(statistics.mean(latencies), 1),
+    }
+
+
+def latency_run(broker: KafkaBroker, rate: float, seconds: float, workdir: Path,
+                pid_file: str = "") -> dict:
+    """The ``wire-ingest run`` command under a steady replay: latency to its Kafka
+    sink, throughput, and how long after the last send the offsets are committed."""
+    import threading
+
+    from tests.reliability import PipelineProcess
+
+    topic = broker.new_topic("run", 3)
+    out = broker.new_topic("run-out", 1)
+    group = "bench-run"
+    output = workdir / "out-run"
+    process = PipelineProcess([f"--kafka-bootstrap={broker.bootstrap}", f"--kafka-topic={topic}",
+                               f"--kafka-group={group}", "--kafka-start=earliest",
+                               f"--kafka-output-topic={out}", f"--output={output}"],
+                              workdir / "run.log").start()
+    if pid_file:
+        Path(pid_file).write_text(str(process.process.pid))
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
+    consumer.assign([TopicPartition(out, 0)])
+    consumer.seek_to_beginning()
+    received: list = []  # (receive wall ms, latency ms) of each story after the warm-up
+    stop = threading.Event()
+
+    def consume(warm_up: list) -> None:
+        while not stop.is_set():
+            for records in consumer.poll(timeout_ms=200).values():
+                for record in records:
+                    story = decode_story_message(record.value)
+                    produced = int(story["source"]["timestamp"].timestamp() * 1000)
+                    if not warm_up:
+                        received.append((time.time() * 1000, record.timestamp - produced))
+                    else:
+                        warm_up.pop()
+
+    def committed() -> int:
+        reader = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
+                               enable_auto_commit=False)
+        try:
+            return sum(reader.committed(TopicPartition(topic, p)) or 0 for p in range(3))
+        finally:
+            reader.close()
+
+    try:
+        warm = replay_to_kafka([CORPUS / "reut2-003.sgm"], broker.bootstrap, topic,
+                               timestamps="now", max_messages=10)
+        pending_warm_up = [None] * warm
+        reader = threading.Thread(target=consume, args=(pending_warm_up,), daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 180
+        while pending_warm_up and time.monotonic() < deadline and process.alive():
+            time.sleep(0.2)
+        if pending_warm_up:
+            return {"chain": "run", "error": "warm-up stories never came out",
+                    "log": process.log_tail(2000)}
+        count = int(rate * seconds)
+        started = time.time() * 1000
+        sent = replay_to_kafka([CORPUS / "reut2-001.sgm", CORPUS / "reut2-002.sgm"],
+                               broker.bootstrap, topic, rate=rate, timestamps="now",
+                               max_messages=count)
+        last_send = time.monotonic()
+        deadline = last_send + 90
+        while len(received) < sent and time.monotonic() < deadline:
+            time.sleep(0.2)
+        report = _percentiles("run", rate, sent, [latency for _, latency in received])
+        if received:
+            span = (max(at for at, _ in received) - started) / 1000
+            report["received_per_s"] = round(len(received) / span, 1)
+        while committed() < warm + sent and time.monotonic() < deadline:
+            time.sleep(0.5)
+        report["committed_after_last_send_s"] = round(time.monotonic() - last_send, 1)
+        report["committed"] = committed() - warm
+        return report
+    finally:
+        stop.set()
+        process.stop()
+        consumer.close()
+
+
 def drain(broker: KafkaBroker, count: int, timestamps: str, workdir: Path) -> dict:
     """Seconds for ``count`` stories published at once into a live pipeline to be
     written and committed; ``timestamps``: ``event`` (1987) or ``now``."""
@@ -221,8 +321,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="latency run length in s (default 30)")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
-    parser.add_argument("--chain", choices=("kafka", "full", "both"), default="both",
-                        help="latency of source->sink (kafka), source->ProcessStories->sink (full)")
+    parser.add_argument("--chain", choices=("kafka", "full", "both", "run", "all"), default="both",
+                        help="latency of source->sink (kafka), source->ProcessStories->sink (full), "
+                             "both of these, the whole 'wire-ingest run' command (run), or all three")
+    parser.add_argument("--pid-file", default="", help="with --chain run: write its pid here")
     parser.add_argument("--drain", type=int, default=0,
                         help="also time N stories published at once into a live pipeline, "
                              "stamped 1987 and stamped now (default 0: skip)")
@@ -238,8 +340,17 @@ def main() -> None:
                 for timestamps in ("event", "now"):
                     report[f"drain_{timestamps}"] = drain(broker, args.drain, timestamps, Path(workdir))
         if not args.skip_latency:
-            for chain in (("kafka", "full") if args.chain == "both" else (args.chain,)):
-                report[f"latency_{chain}"] = latency(broker, args.rate, args.seconds, chain)
+            chains = {"both": ("kafka", "full"), "all": ("kafka", "full", "run")}.get(
+                args.chain, (args.chain,))
+            for chain in chains:
+                if chain == "run":
+                    import tempfile
+
+                    with tempfile.TemporaryDirectory() as workdir:
+                        report["latency_run"] = latency_run(broker, args.rate, args.seconds,
+                                                            Path(workdir), args.pid_file)
+                else:
+                    report[f"latency_{chain}"] = latency(broker, args.rate, args.seconds, chain)
         if args.skip_throughput:
             print(json.dumps(report, indent=2))
             return

@@ -26,6 +26,14 @@ reader) the way the portable runners and Flink do:
   later step, and a keyed step, which runs one bundle at a time, fell behind
   by minutes under load, so the acknowledgements queued there and the Kafka
   offset commits lagged what was written);
+* a DoFn is set up once and reused, bundle after bundle (the direct runner
+  unpickled a fresh copy of every DoFn for every bundle, ran ``setup()`` and
+  ``teardown()`` around it and inspected its signature again: a Kafka producer,
+  a commit consumer and the language profiles were made per bundle, and on a
+  live stream of small bundles that per-bundle cost, not the stories, was
+  most of the work). Each step keeps a pool of set-up instances, one per
+  bundle running at once; an instance whose bundle failed is dropped, as
+  Beam drops it; the pool is torn down when the pipeline ends or is cancelled;
 * metrics count every bundle (the direct runner's executor threads keep one
   state sampler each, whose cached per-step states hold on to the metrics
   container of the step's first bundle on that thread, so every later bundle's
@@ -40,7 +48,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Optional
+import weakref
+from typing import Any, Callable, Optional
 
 __all__ = ["local_streaming_runner", "install_direct_runner_fixes"]
 
@@ -142,6 +151,8 @@ def install_direct_runner_fixes() -> None:
 
         executor._ExecutorServiceParallelExecutor.schedule_consumers = schedule_consumers_of_elements
 
+        _install_dofn_reuse(executor, evaluators)
+
         invoker_cls, process_fn_cls = _fixed_classes()
         evaluators.SDFProcessElementInvoker = invoker_cls
 
@@ -151,6 +162,193 @@ def install_direct_runner_fixes() -> None:
 
         sdf.ProcessElements.new_process_fn = new_process_fn
         _INSTALLED = True
+
+
+class _DoFnPool:
+    """Set-up DoFn instances of each step, handed to one bundle at a time."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._free: dict[Any, list] = {}
+        self._made: list = []  # (dofn, teardown) of every instance set up
+
+    def take(self, step: Any) -> Optional[Any]:
+        with self._lock:
+            free = self._free.get(step)
+            return free.pop() if free else None
+
+    def made(self, dofn: Any, teardown: Callable[[], None]) -> None:
+        with self._lock:
+            self._made.append((dofn, teardown))
+
+    def give(self, step: Any, dofn: Any) -> None:
+        with self._lock:
+            self._free.setdefault(step, []).append(dofn)
+
+    def teardown_all(self) -> None:
+        with self._lock:
+            made, self._made, self._free = self._made, [], {}
+        for _, teardown in made:
+            try:
+                teardown()
+            except Exception:  # noqa: BLE001 - teardown is best effort, as in Beam
+                import logging
+
+                logging.getLogger(__name__).warning("DoFn teardown failed", exc_info=True)
+
+
+def _memoized_per_instance(function: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``function(dofn)`` remembered per DoFn instance (the specs of an instance never change)."""
+    memo: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+
+    def remembered(dofn):
+        try:
+            return memo[dofn]
+        except KeyError:
+            value = memo[dofn] = function(dofn)
+            return value
+        except TypeError:  # unhashable or not weakly referenceable: not remembered
+            return function(dofn)
+
+    remembered.__wrapped__ = function
+    return remembered
+
+
+_ARGUMENTS: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+
+
+def _remembered_function_arguments(function: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """``core.get_function_arguments(obj, name)`` once per DoFn instance and method: the
+    compiled ``DoFnRunner`` inspects every method's signature for every bundle."""
+
+    def remembered(obj, func):
+        try:
+            known = _ARGUMENTS.get(obj)
+            if known is None:
+                known = _ARGUMENTS[obj] = {}
+        except TypeError:  # unhashable or not weakly referenceable: not remembered
+            return function(obj, func)
+        if func not in known:
+            known[func] = function(obj, func)
+        args, defaults = known[func]
+        return list(args), list(defaults)
+
+    remembered.__wrapped__ = function
+    return remembered
+
+
+def _install_dofn_reuse(executor, evaluators) -> None:
+    """Pooled, set-up DoFns for ``_ParDoEvaluator``; remembered DoFn specs and signatures."""
+    from apache_beam import pvalue
+    from apache_beam import coders
+    from apache_beam.internal import pickler
+    from apache_beam.runners import common
+    from apache_beam.runners.direct.direct_userstate import DirectUserStateContext
+    from apache_beam.transforms import core, userstate
+    from apache_beam.utils import counters
+
+    specs = _memoized_per_instance(userstate.get_dofn_specs)
+    userstate.get_dofn_specs = specs
+    evaluators.get_dofn_specs = specs
+    stateful = _memoized_per_instance(userstate.is_stateful_dofn)
+    userstate.is_stateful_dofn = stateful
+    evaluators.is_stateful_dofn = stateful
+    userstate.validate_stateful_dofn = _memoized_per_instance(userstate.validate_stateful_dofn)
+
+    core.get_function_arguments = _remembered_function_arguments(core.get_function_arguments)
+
+    ParDoEvaluator = evaluators._ParDoEvaluator
+    original_start, original_finish = ParDoEvaluator.start_bundle, ParDoEvaluator.finish_bundle
+
+    def pool_of(evaluation_context) -> _DoFnPool:
+        pool = getattr(evaluation_context, "_wire_ingest_dofn_pool", None)
+        if pool is None:
+            pool = evaluation_context._wire_ingest_dofn_pool = _DoFnPool()
+        return pool
+
+    def start_bundle(self):
+        if not self._perform_dofn_pickle_test:
+            # The splittable DoFn's ProcessFn is made per evaluator, bound to its step context.
+            self._pooled_dofn = None
+            return original_start(self)
+        applied = self._applied_ptransform
+        transform = applied.transform
+        self._tagged_receivers = evaluators._TaggedReceivers(self._evaluation_context)
+        for output_tag in applied.outputs:
+            output_pcollection = pvalue.PCollection(None, tag=output_tag)
+            output_pcollection.producer = applied
+            self._tagged_receivers[output_tag] = self._evaluation_context.create_bundle(output_pcollection)
+            self._tagged_receivers[output_tag].tag = output_tag
+        self._counter_factory = counters.CounterFactory()
+        pool = pool_of(self._evaluation_context)
+        dofn = pool.take(applied)
+        fresh = dofn is None
+        if fresh:
+            dofn = pickler.roundtrip(transform.dofn)
+        args = transform.args if hasattr(transform, "args") else []
+        kwargs = transform.kwargs if hasattr(transform, "kwargs") else {}
+        self.user_state_context = None
+        self.user_timer_map = {}
+        if userstate.is_stateful_dofn(dofn):
+            kv_type_hint = applied.inputs[0].element_type
+            if kv_type_hint and kv_type_hint != Any:
+                self.key_coder = coders.registry.get_coder(kv_type_hint).key_coder()
+            else:
+                self.key_coder = coders.registry.get_coder(Any)
+            self.user_state_context = DirectUserStateContext(self._step_context, dofn, self.key_coder)
+            _, all_timer_specs = userstate.get_dofn_specs(dofn)
+            for timer_spec in all_timer_specs:
+                self.user_timer_map["user/%s" % timer_spec.name] = timer_spec
+        self.runner = common.DoFnRunner(
+            dofn, args, kwargs, self._side_inputs, applied.inputs[0].windowing,
+            tagged_receivers=self._tagged_receivers, step_name=applied.full_label,
+            state=common.DoFnState(self._counter_factory),
+            user_state_context=self.user_state_context)
+        if fresh:
+            self.runner.setup()
+            pool.made(dofn, self.runner.teardown)
+        self._pooled_dofn = dofn
+        self.runner.start()
+
+    def finish_bundle(self):
+        dofn = getattr(self, "_pooled_dofn", None)
+        if dofn is None:
+            return original_finish(self)
+        self.runner.finish()
+        bundles = list(self._tagged_receivers.values())
+        result_counters = self._counter_factory.get_counters()
+        if self.user_state_context:
+            self.user_state_context.commit()
+            self.user_state_context.reset()
+        # Only a bundle that finished hands its DoFn back: a failed one's is dropped.
+        pool_of(self._evaluation_context).give(self._applied_ptransform, dofn)
+        return evaluators.TransformResult(self, bundles, [], result_counters, None)
+
+    ParDoEvaluator.start_bundle = start_bundle
+    ParDoEvaluator.finish_bundle = finish_bundle
+
+    Parallel = executor._ExecutorServiceParallelExecutor
+    await_completion, request_shutdown = Parallel.await_completion, Parallel.request_shutdown
+
+    def teardown_pooled(self) -> None:
+        pool = getattr(self.evaluation_context, "_wire_ingest_dofn_pool", None)
+        if pool is not None:
+            pool.teardown_all()
+
+    def await_completion_then_teardown(self):
+        try:
+            return await_completion(self)
+        finally:
+            teardown_pooled(self)
+
+    def request_shutdown_then_teardown(self):
+        try:
+            return request_shutdown(self)
+        finally:
+            teardown_pooled(self)
+
+    Parallel.await_completion = await_completion_then_teardown
+    Parallel.request_shutdown = request_shutdown_then_teardown
 
 
 def _unwrap_residual(residual: Any) -> tuple[Any, Any, Optional[Any], Optional[Any]]:
