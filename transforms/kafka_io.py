@@ -666,6 +666,12 @@ class _RecordTimeWatermarkProvider(WatermarkEstimatorProvider):
         return ManualWatermarkEstimator(state)
 
 
+#: Local runner: the most a reader's first poll per call waits for records (ms).
+_LOCAL_FIRST_POLL_MS = 10
+#: Local runner: seconds before a reader resumes when records exist but are not fetched yet.
+_LOCAL_FETCH_RESUME = 0.05
+
+
 class _ReadPartitionFn(beam.DoFn):
     """Reads one partition per restriction, by assignment and seek."""
 
@@ -709,12 +715,22 @@ class _ReadPartitionFn(beam.DoFn):
         uri = kafka_uri(partition.bootstrap, partition.topic)
         emitted = 0
         failures = 0
+        polls = 0
+        local = self._call_seconds is not None
         while True:
             try:
                 consumer = self._consumer(partition)
                 if consumer.position(tp) != position:
                     consumer.seek(tp, position)
-                poll_ms = self._poll_ms if self._call_seconds is None else min(self._poll_ms, 100)
+                if local:
+                    # The local runner has one worker thread: a poll that waits
+                    # for records stalls every other step (it was most of that
+                    # thread's time on a live stream). The consumer fetches in
+                    # the background; only a call's first poll waits, briefly.
+                    poll_ms = min(self._poll_ms, _LOCAL_FIRST_POLL_MS) if polls == 0 else 0
+                else:
+                    poll_ms = self._poll_ms
+                polls += 1
                 batch = consumer.poll(timeout_ms=poll_ms, max_records=500).get(tp, [])
                 failures = 0
             except (KafkaError, OSError, AssertionError) as error:
@@ -737,6 +753,11 @@ class _ReadPartitionFn(beam.DoFn):
                 highwater = consumer.highwater(tp)
                 if highwater is not None and position >= highwater:
                     self._advance(watermark, Timestamp.now() - self._delay)
+                elif local and highwater is not None:
+                    # Records are there, not fetched yet: come back soon (at once
+                    # while this call made progress) instead of waiting here.
+                    tracker.defer_remainder(None if emitted else Duration(seconds=_LOCAL_FETCH_RESUME))
+                    return
                 tracker.defer_remainder(Duration(seconds=self._idle_resume))
                 return
             for record in batch:
