@@ -116,6 +116,7 @@ import dataclasses
 import hashlib
 import logging
 import pickle
+import threading
 from typing import Iterable, Iterator, NamedTuple, Optional
 
 import apache_beam as beam
@@ -518,18 +519,22 @@ class _BlockCache:
         self._budget = budget_bytes
         self._used = 0
         self._blocks: "collections.OrderedDict[bytes, IndexBlock]" = collections.OrderedDict()
+        self._lock = threading.Lock()  # runners call DoFns from several threads
 
     def decode(self, data: bytes) -> IndexBlock:
-        block = self._blocks.get(data)
-        if block is not None:
-            self._blocks.move_to_end(data)
-            return block
+        with self._lock:
+            block = self._blocks.get(data)
+            if block is not None:
+                self._blocks.move_to_end(data)
+                return block
         block = IndexBlock.decode(data)
-        self._blocks[data] = block
-        self._used += len(data)
-        while self._used > self._budget and len(self._blocks) > 1:
-            old, _ = self._blocks.popitem(last=False)
-            self._used -= len(old)
+        with self._lock:
+            if data not in self._blocks:
+                self._blocks[data] = block
+                self._used += len(data)
+            while self._used > self._budget and len(self._blocks) > 1:
+                old, _ = self._blocks.popitem(last=False)
+                self._used -= len(old)
         return block
 
 
@@ -838,7 +843,10 @@ class _ClusterLedgerFn(beam.DoFn):
         waiting.add((event_time, is_story, pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)))
         if is_story:
             # One timer per distinct waiting event time: a watermark leap
-            # releases every waiting story in one round.
+            # releases every waiting story in one round (timers fire in
+            # time order). Not rounded up to fewer timers: a timer holds the
+            # output watermark at its own time, so a story released by a
+            # later timer than its event time would be late downstream.
             micros = event_time * _MILLI
             release.set(Timestamp(micros=micros), dynamic_timer_tag=str(micros))
             released, started, late = meta.read() or (None, False, False)
