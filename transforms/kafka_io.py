@@ -10,7 +10,9 @@ grows with the partition (bounded to the end offsets seen at start with
 ``stop_at_end``), split only at checkpoints, so one partition is never read
 by two workers at once. Records are read by partition assignment and seek
 (never by a group join) with a bounded poll; when caught up the reader defers
-its remainder. Partitions are discovered by a second splittable DoFn whose
+its remainder. On the local runner (one worker thread for every step) only the
+first poll of a call waits, 10 ms at most; records the consumer has not
+fetched yet are picked up by resuming, not by waiting. Partitions are discovered by a second splittable DoFn whose
 restriction is the range of partition numbers already emitted, so partitions
 created later (or a topic that does not exist yet) are picked up.
 
