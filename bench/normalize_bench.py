@@ -28,7 +28,6 @@ steadier on a loaded machine, at about 1 µs per timed call (a system call).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import statistics
 import sys
@@ -39,15 +38,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from transforms.model import DeadLetter, ParsedItem, ParseError, RawInput, SourcePosition  # noqa: E402
+from transforms.model import DeadLetter, ParsedItem, RawInput, SourcePosition  # noqa: E402
 from transforms.normalize import default_registry, normalize_item  # noqa: E402
 from transforms.normalize.memo import forget_all  # noqa: E402
+from bench.pipeline_bench import STAGES  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
 DEFAULT_CORPUS = CORPORA / "reuters21578"
 SAMPLES = (CORPORA / "wire_formats", ROOT / "seeds")
 TARGET_SHARE = 0.05
-STAGES = ("read", "parse", "normalize", "language", "assemble", "dedup", "avro_write")
 CLOCKS = {"wall": time.perf_counter, "cpu": time.thread_time}
 clock = CLOCKS["wall"]
 
@@ -58,96 +57,25 @@ def forget_memos() -> None:
     default_registry().forget()
 
 
-class _Timed:
-    """Wraps a callable and adds its wall time to ``seconds``."""
-
-    def __init__(self, function):
-        self.function = function
-        self.seconds = 0.0
-
-    def __call__(self, *args, **kwargs):
-        start = clock()
-        try:
-            return self.function(*args, **kwargs)
-        finally:
-            self.seconds += clock() - start
-
-
-def pipeline_pass(paths: list[str], detector, story_schema, dead_schema, output_dir: str) -> tuple[int, dict]:
+def pipeline_pass(paths: list[str], detector, output_dir: str) -> tuple[int, dict]:
     """One pass of pipeline_bench's plain loop; items and seconds per stage."""
-    from transforms import enrich
-    from transforms.dedup import DedupConfig, SequentialDeduplicator
-    from transforms.model import now_millis
-    from transforms.parse import parse_raw_input
-    from transforms.read import read_file_input
-    from transforms.write import write_avro_file
+    from bench.pipeline_bench import run_baseline
 
-    seconds = dict.fromkeys(STAGES, 0.0)
-    stories, dead_letters = [], []
-    normalize = _Timed(enrich.normalize_item)
-    language = _Timed(detector.detect)
-    enrich.normalize_item, detector.detect = normalize, language
-    try:
-        for path in paths:
-            start = clock()
-            stat = os.stat(path)
-            raw = read_file_input(path, stat.st_size, stat.st_mtime)
-            seconds["read"] += clock() - start
-            start = clock()
-            results = parse_raw_input(raw)
-            seconds["parse"] += clock() - start
-            start = clock()
-            for parsed in results:
-                if isinstance(parsed, DeadLetter):
-                    dead_letters.append(parsed)
-                    continue
-                try:
-                    story, _ = enrich.enrich_item(parsed, detector)
-                except ParseError as error:
-                    dead_letters.append(DeadLetter(
-                        raw=parsed.raw, source=parsed.source, stage="normalize", reason=error.reason,
-                        error=str(error), failed_at=now_millis(), format=parsed.item.format))
-                    continue
-                stories.append(story)
-            seconds["assemble"] += clock() - start
-    finally:
-        enrich.normalize_item = normalize.function
-        del detector.detect  # back to the class's method
-    seconds["normalize"] = normalize.seconds
-    seconds["language"] = language.seconds
-    seconds["assemble"] -= normalize.seconds + language.seconds
-
-    start = clock()
-    deduplicator = SequentialDeduplicator(DedupConfig())
-    stories.sort(key=lambda story: (story.event_time, story.id))
-    stories = [dataclasses.replace(story, dedup=deduplicator.add(story)) for story in stories]
-    seconds["dedup"] = clock() - start
-
-    start = clock()
-    write_avro_file(os.path.join(output_dir, "stories.avro"), story_schema,
-                    (story.to_avro() for story in stories))
-    write_avro_file(os.path.join(output_dir, "dead-letters.avro"), dead_schema,
-                    (dead.to_avro() for dead in dead_letters))
-    seconds["avro_write"] = clock() - start
-    return len(stories) + len(dead_letters), seconds
+    result = run_baseline(paths, output_dir, clock=clock, detector=detector)
+    return result["items"], result["stage_seconds"]
 
 
 def measure_share(paths: list[str], passes: int) -> list[tuple[int, dict]]:
-    import fastavro
-
-    from schemas import load_schema
     from transforms.language import LanguageDetector
 
     detector = LanguageDetector(seed=0)
     detector.load()
-    story_schema = fastavro.parse_schema(load_schema("story"))
-    dead_schema = fastavro.parse_schema(load_schema("dead_letter"))
     default_registry()
     runs = []
     with tempfile.TemporaryDirectory(prefix="normalize-bench-") as output_dir:
         for _ in range(passes):
             forget_memos()
-            runs.append(pipeline_pass(paths, detector, story_schema, dead_schema, output_dir))
+            runs.append(pipeline_pass(paths, detector, output_dir))
     return runs
 
 
