@@ -6,7 +6,7 @@ Target (issue #3): normalizing is under 5% of the pipeline's per-story time.
 beside the repo), each pass runs the plain pipeline loop of
 ``bench/pipeline_bench.py`` -- ``read_file_input``, ``parse_raw_input``,
 ``enrich_item`` (normalize, language, assemble), the dedup core
-``SequentialDeduplicator`` and ``write_avro_file`` -- with ``normalize_item``
+``SequentialDeduplicator`` and the Avro writer -- with ``normalize_item``
 timed inside ``enrich_item``, and prints normalize's share of the whole loop.
 Every pass starts with the normalizer's memos empty, as a fresh worker does:
 what repeats within one pass over the corpus is remembered, nothing from an
