@@ -458,21 +458,29 @@ def beam_run(stories: list[Story], config: DedupConfig) -> tuple[float, dict]:
 #: The band-keyed streaming steps before their keys were bounded (one key per
 #: LSH bucket and per content hash), measured against the current ones.
 PREVIOUS_STREAMING_REV = "dd6bb12206998f26bb06bdfdb094ea19d8892447"
+#: The last revision with the retired single-key streaming ledger
+#: (``_DedupLedgerFn`` in transforms/dedup.py), measured against the current steps.
+SINGLE_LEDGER_REV = "5459fd15827b96ffb776bceae2a52a9187af0203"
 
 
-def previous_streaming_module(rev: str = PREVIOUS_STREAMING_REV):
-    """``transforms/dedup_streaming.py`` as of git revision ``rev``, as a module."""
+def module_at(rev: str, path: str, name: str):
+    """The project's file ``path`` as of git revision ``rev``, as a module."""
     import subprocess
     import types
 
     source = subprocess.run(
-        ["git", "-C", str(ROOT), "show", f"{rev}:transforms/dedup_streaming.py"],
+        ["git", "-C", str(ROOT), "show", f"{rev}:{path}"],
         check=True, capture_output=True, text=True).stdout
-    module = types.ModuleType("previous_dedup_streaming")
-    module.__file__ = f"{rev}:transforms/dedup_streaming.py"
+    module = types.ModuleType(name)
+    module.__file__ = f"{rev}:{path}"
     sys.modules[module.__name__] = module  # dataclasses and pickling look it up
     exec(compile(source, module.__file__, "exec"), module.__dict__)
     return module
+
+
+def previous_streaming_module(rev: str = PREVIOUS_STREAMING_REV):
+    """``transforms/dedup_streaming.py`` as of git revision ``rev``, as a module."""
+    return module_at(rev, "transforms/dedup_streaming.py", "previous_dedup_streaming")
 
 
 def streaming_run(stories: list[Story], config: DedupConfig, layout: str,
@@ -494,7 +502,7 @@ def streaming_run(stories: list[Story], config: DedupConfig, layout: str,
     from apache_beam.transforms.window import TimestampedValue
     from apache_beam.utils.timestamp import Timestamp
 
-    from transforms.dedup import DeduplicateStories, _DedupLedgerFn
+    from transforms.dedup import DeduplicateStories
     from transforms.local_streaming import local_streaming_runner
     from transforms.model import DedupInfo
 
@@ -526,10 +534,11 @@ def streaming_run(stories: list[Story], config: DedupConfig, layout: str,
         elif layout == "previous":
             marked = previous_streaming_module(previous_rev).band_keyed_dedup(raw, config, (), "dead")["marked"]
         else:
+            ledger_fn = module_at(SINGLE_LEDGER_REV, "transforms/dedup.py", "single_ledger_dedup")._DedupLedgerFn
             marked = (
                 raw
                 | "KeyForLedger" >> beam.Map(lambda s: ("ledger", s))
-                | "DedupLedger" >> beam.ParDo(_DedupLedgerFn(config)).with_outputs("dead", main="marked")
+                | "DedupLedger" >> beam.ParDo(ledger_fn(config)).with_outputs("dead", main="marked")
             )["marked"]
         _ = marked | beam.Map(record)
         start = time.perf_counter()

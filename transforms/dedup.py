@@ -69,15 +69,12 @@ import os
 import pickle
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, NamedTuple, Optional, Tuple
+from typing import Iterable, Iterator, NamedTuple, Optional, Tuple
 
 import apache_beam as beam
 import numpy as np
-from apache_beam.coders import PickleCoder
 from apache_beam.metrics import Metrics
-from apache_beam.transforms.timeutil import TimeDomain
-from apache_beam.transforms.userstate import BagStateSpec, ReadModifyWriteStateSpec, TimerSpec, on_timer
-from apache_beam.transforms.window import GlobalWindow, TimestampedValue
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms import coders as _coders  # noqa: F401 - registers the Story coder
@@ -617,33 +614,6 @@ class DeduplicateStories(beam.PTransform):
         ).with_output_types(Story).with_outputs(self.DEAD_LETTERS, main="marked")
 
 
-def _dedup_in_order(
-    deduplicator: "SequentialDeduplicator", pending: list[tuple[int, Story]]
-) -> Iterator:
-    """Run ``pending`` (timestamp micros, story) through the ledger in
-    (event time, id) order; yields marked stories and dead letters."""
-    pending.sort(key=lambda entry: (entry[1].event_time, entry[1].id))
-    for micros, story in pending:
-        seen = deduplicator.ledger.get(story.id)
-        if seen is not None:
-            # The same record again (re-delivered after a crash or a retry):
-            # a copy of itself, in the cluster it was put in the first time.
-            info = DedupInfo(status=DUPLICATE, cluster_id=seen[0], duplicate_of=story.id, similarity=1.0)
-            yield TimestampedValue(dataclasses.replace(story, dedup=info), Timestamp(micros=micros))
-            continue
-        try:
-            info = deduplicator.add(story)
-        except Exception as error:  # noqa: BLE001 - any failure dead-letters the story
-            yield beam.pvalue.TaggedOutput(DeduplicateStories.DEAD_LETTERS, DeadLetter(
-                raw=story.body.encode("utf-8", "replace") if isinstance(story.body, str) else b"",
-                source=story.source, stage=STAGE, reason=DeadLetterReason.ERROR,
-                error=f"cannot compute dedup signature: {type(error).__name__}: {error}",
-                failed_at=now_millis(), format=story.format))
-            Metrics.counter(NAMESPACE, "dead_letter_dedup").inc()
-            continue
-        yield TimestampedValue(dataclasses.replace(story, dedup=info), Timestamp(micros=micros))
-
-
 def warm_deduplicator(config: DedupConfig, known: Iterable[Story]) -> "SequentialDeduplicator":
     """A ledger that has already seen ``known`` (in event-time order)."""
     deduplicator = SequentialDeduplicator(config)
@@ -703,7 +673,7 @@ class _LedgerEntry(NamedTuple):
 
 def _decide_in_order(deduplicator: "SequentialDeduplicator", entries: list[_LedgerEntry]) -> Iterator:
     """Walk ``entries`` through the ledger in (event time, id) order, as
-    ``_dedup_in_order`` walks stories; yields (token, decision) for every
+    the retired single-key ledger walked stories; yields (token, decision) for every
     story whose decision is not the plain ``UNIQUE`` one: a ``DedupInfo``, or
     the error text of a story that goes to the dead letters."""
     entries.sort(key=lambda entry: (entry.event_time, entry.story_id, entry.token))
@@ -786,66 +756,6 @@ class _MarkStoriesFn(beam.DoFn):
         info = decision if decision is not None else DedupInfo(status=UNIQUE, cluster_id=story.id)
         yield TimestampedValue(dataclasses.replace(story, dedup=info),
                                Timestamp(micros=story.event_time * 1000))
-
-
-_STATE_CODER = PickleCoder()
-
-
-class _DedupLedgerFn(beam.DoFn):
-    """The previous streaming step (one key for everything), no longer used
-    by ``DeduplicateStories``; kept so that bench/dedup_eval.py can measure
-    the band-keyed steps against it in the same run.
-
-    Streaming: stories wait until the watermark passes them, then go
-    through the ledger in (event time, id) order, whatever the bundling.
-
-    State (portable: a bag, a value and event-time timers): the stories
-    waiting for the watermark, and the ledger, which forgets what is older
-    than the horizon as event time advances, so state stays bounded by the
-    stories inside the horizon. One timer per distinct waiting event time
-    (dynamic timer tags), so that when the watermark leaps (a source that
-    caught up, a replay of old copy) every waiting story is released in the
-    same round, not one timestamp per round.
-    """
-
-    PENDING = BagStateSpec("pending", _STATE_CODER)
-    LEDGER = ReadModifyWriteStateSpec("ledger", _STATE_CODER)
-    RELEASE = TimerSpec("release", TimeDomain.WATERMARK)
-
-    def __init__(self, config: DedupConfig, known: tuple = ()):
-        self._config = config
-        self._known = known
-
-    def process(
-        self,
-        element,
-        timestamp=beam.DoFn.TimestampParam,
-        pending=beam.DoFn.StateParam(PENDING),
-        release=beam.DoFn.TimerParam(RELEASE),
-    ):
-        _, story = element
-        micros = timestamp.micros
-        pending.add((micros, story))
-        release.set(Timestamp(micros=micros), dynamic_timer_tag=str(micros))
-
-    @on_timer(RELEASE)
-    def release_ready(
-        self,
-        fired=beam.DoFn.TimestampParam,
-        pending=beam.DoFn.StateParam(PENDING),
-        ledger=beam.DoFn.StateParam(LEDGER),
-    ):
-        waiting = list(pending.read())
-        ready = [entry for entry in waiting if entry[0] <= fired.micros]
-        if not ready:
-            return  # released by an earlier timer of the same round
-        later = [entry for entry in waiting if entry[0] > fired.micros]
-        deduplicator = ledger.read() or warm_deduplicator(self._config, self._known)
-        yield from _dedup_in_order(deduplicator, ready)
-        ledger.write(deduplicator)
-        pending.clear()
-        for entry in later:
-            pending.add(entry)
 
 
 class _CountAndRouteFn(beam.DoFn):
