@@ -174,6 +174,15 @@ def _percentiles(chain: str, rate: float, sent: int, latencies: list) -> dict:
     }
 
 
+def committed_total(bootstrap: str, group: str, topic: str, partitions: int = 3) -> int:
+    """The group's committed offsets on ``topic``, summed over its partitions."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        return sum(consumer.committed(TopicPartition(topic, p)) or 0 for p in range(partitions))
+    finally:
+        consumer.close()
+
+
 def latency_run(broker: KafkaBroker, rate: float, seconds: float, workdir: Path,
                 pid_file: str = "") -> dict:
     """The ``wire-ingest run`` command under a steady replay: latency to its Kafka
@@ -210,12 +219,7 @@ def latency_run(broker: KafkaBroker, rate: float, seconds: float, workdir: Path,
                         warm_up.pop()
 
     def committed() -> int:
-        reader = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
-                               enable_auto_commit=False)
-        try:
-            return sum(reader.committed(TopicPartition(topic, p)) or 0 for p in range(3))
-        finally:
-            reader.close()
+        return committed_total(broker.bootstrap, group, topic)
 
     try:
         warm = replay_to_kafka([CORPUS / "reut2-003.sgm"], broker.bootstrap, topic,
@@ -280,12 +284,7 @@ def drain(broker: KafkaBroker, count: int, timestamps: str, workdir: Path) -> di
         return total
 
     def committed() -> int:
-        consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=group,
-                                 enable_auto_commit=False)
-        try:
-            return sum(consumer.committed(TopicPartition(topic, p)) or 0 for p in range(3))
-        finally:
-            consumer.close()
+        return committed_total(broker.bootstrap, group, topic)
 
     result = pipeline.run()
     try:
