@@ -382,17 +382,23 @@ def split_dateline(
     return None, paragraphs
 
 
+def _xml_bytes(item: Element) -> bytes:
+    from xml.etree.ElementTree import tostring
+
+    return tostring(item, encoding="utf-8")
+
+
 def parse_package(
-    items: list[Element], parse_item: Callable[..., Any], fmt: str
+    items: list[Any], parse_item: Callable[..., Any], fmt: str,
+    item_bytes: Callable[[Any], bytes] = _xml_bytes,
 ) -> list[Any]:
     """Parse every item of a package: one result per item.
 
     A lone item is parsed as the whole input (its ``ParseError`` fails the
     input); in a package, an item that fails becomes an ``ItemFailure``
-    carrying its own XML, so its siblings are still written.
+    carrying its own raw bytes (``item_bytes``: its XML by default), so its
+    siblings are still written.
     """
-    from xml.etree.ElementTree import tostring
-
     from transforms.model import ItemFailure
 
     if len(items) == 1:
@@ -403,6 +409,6 @@ def parse_package(
             results.append(parse_item(item, index))
         except ParseError as error:
             results.append(ItemFailure(
-                reason=error.reason, error=str(error), raw=tostring(item, encoding="utf-8"),
+                reason=error.reason, error=str(error), raw=item_bytes(item),
                 item_index=index, format=fmt))
     return results

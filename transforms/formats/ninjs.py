@@ -52,6 +52,7 @@ from transforms.formats._common import (
     clean,
     html_paragraphs,
     iso_millis,
+    parse_package,
     require_str,
     split_dateline,
     text_paragraphs,
@@ -84,19 +85,11 @@ def parse(data: bytes) -> list[ParseResult]:
     except json.JSONDecodeError as error:
         problem = "truncated JSON" if error.pos >= len(text.rstrip()) - 1 else "invalid JSON"
         raise ParseError(DeadLetterReason.MALFORMED, f"{FORMAT}: {problem}: {error}", FORMAT) from error
-    items = _items(document)
-    if len(items) == 1:
-        return [parse_item(items[0])]
-    results: list[ParseResult] = []
-    for index, item in enumerate(items):
-        try:
-            results.append(parse_item(item, index))
-        except ParseError as error:
-            results.append(ItemFailure(
-                reason=error.reason, error=str(error),
-                raw=json.dumps(item, ensure_ascii=False).encode("utf-8"),
-                item_index=index, format=FORMAT))
-    return results
+    return parse_package(_items(document), parse_item, FORMAT, _json_bytes)
+
+
+def _json_bytes(item: Any) -> bytes:
+    return json.dumps(item, ensure_ascii=False).encode("utf-8")
 
 
 def _items(document: Any) -> list[Any]:
