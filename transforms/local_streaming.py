@@ -34,6 +34,10 @@ reader) the way the portable runners and Flink do:
   most of the work). Each step keeps a pool of set-up instances, one per
   bundle running at once; an instance whose bundle failed is dropped, as
   Beam drops it; the pool is torn down when the pipeline ends or is cancelled;
+* a due timer fires once (the runner took due timers again every round
+  until the bundle firing them committed, so a keyed step that was behind got
+  a growing queue of copies of its timer bundles, and memory climbed; and its
+  shutdown check marked timers as handed out that it never handed out);
 * metrics count every bundle (the direct runner's executor threads keep one
   state sampler each, whose cached per-step states hold on to the metrics
   container of the step's first bundle on that thread, so every later bundle's
@@ -152,6 +156,7 @@ def install_direct_runner_fixes() -> None:
         executor._ExecutorServiceParallelExecutor.schedule_consumers = schedule_consumers_of_elements
 
         _install_dofn_reuse(executor, evaluators)
+        _install_timers_fired_once(executor)
 
         invoker_cls, process_fn_cls = _fixed_classes()
         evaluators.SDFProcessElementInvoker = invoker_cls
@@ -162,6 +167,61 @@ def install_direct_runner_fixes() -> None:
 
         sdf.ProcessElements.new_process_fn = new_process_fn
         _INSTALLED = True
+
+
+def _firing_identity(firing: Any) -> tuple:
+    return (firing.encoded_key, firing.window, firing.name, firing.time_domain, firing.timestamp,
+            firing.dynamic_timer_tag)
+
+
+def _install_timers_fired_once(executor) -> None:
+    """A due timer is handed to one bundle, not to one more every round.
+
+    The watermark manager takes due timers from the keyed state, which keeps
+    them until the bundle that fires them commits; until then every round of
+    the monitor took them again and queued another bundle for them. A keyed
+    step that was behind (one bundle at a time) got a growing queue of
+    copies, each firing the DoFn's callback again, and memory climbed while
+    it lasted. Due timers already handed to a bundle are now left out. The
+    shutdown check, which only asks whether real-time timers are set, no
+    longer marks the timers it sees as handed out either (they were never
+    released: the set of outstanding firings of a step grew all run long).
+    """
+    from apache_beam.runners.direct import watermark_manager
+    from apache_beam.runners.direct.util import TimerFiring
+
+    peeking = threading.local()
+
+    def extract_timers_not_in_flight(self):
+        with self._lock:
+            in_flight = {_firing_identity(firing) for firing in self._fired_timers}
+            fired, has_realtime_timer = [], False
+            for encoded_key, state in self._keyed_states.items():
+                timers, had_realtime_timer = state.get_timers(
+                    watermark=self._input_watermark, processing_time=self._clock.time())
+                has_realtime_timer = has_realtime_timer or had_realtime_timer
+                for window, (name, time_domain, timestamp, dynamic_timer_tag) in timers:
+                    firing = TimerFiring(encoded_key, window, name, time_domain, timestamp,
+                                         dynamic_timer_tag=dynamic_timer_tag)
+                    if _firing_identity(firing) not in in_flight:
+                        fired.append(firing)
+            if not getattr(peeking, "active", False):
+                self._fired_timers.update(fired)
+            return fired, has_realtime_timer
+
+    watermark_manager._TransformWatermarks.extract_transform_timers = extract_timers_not_in_flight
+
+    monitor = executor._ExecutorServiceParallelExecutor._MonitorTask
+    should_shutdown = monitor._should_shutdown
+
+    def should_shutdown_peeking(self):
+        peeking.active = True
+        try:
+            return should_shutdown(self)
+        finally:
+            peeking.active = False
+
+    monitor._should_shutdown = should_shutdown_peeking
 
 
 class _DoFnPool:
