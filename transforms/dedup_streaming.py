@@ -116,6 +116,7 @@ import dataclasses
 import hashlib
 import logging
 import pickle
+import struct
 import threading
 from typing import Iterable, Iterator, NamedTuple, Optional
 
@@ -339,11 +340,15 @@ def _expiry_at_cell_end(event_time_millis: int, horizon_millis: int) -> int:
 class IndexBlock(NamedTuple):
     """Entries of one index key, as columns: one row per story (its shingles
     and signature stored once however many of its buckets the key holds) and
-    one posting per (bucket, story). ``encode()`` is raw bytes, ``decode``
-    views them with ``numpy.frombuffer`` (no copy)."""
+    one posting per (bucket, story). ``encode()`` lays the columns one after
+    another behind a fixed header; ``decode`` makes every column a
+    ``numpy.frombuffer`` view on the stored bytes (ids and content hashes
+    too, as fixed-width byte strings), so a decoded block costs a few hundred
+    bytes beside the bytes the state already holds, and reading a key's
+    blocks allocates nothing in proportion to them."""
 
-    ids: tuple  # story ids
-    hashes: tuple  # content hashes ("" for an empty body)
+    ids: np.ndarray  # story ids, UTF-8 (fixed-width bytes)
+    hashes: np.ndarray  # content hashes, UTF-8 (fixed-width bytes; b"" for an empty body)
     times: np.ndarray  # int64 event time (ms)
     levels: np.ndarray  # int64 update level
     signed: np.ndarray  # bool: has a signature (>= one shingle)
@@ -365,8 +370,8 @@ class IndexBlock(NamedTuple):
         sizes = [fp.shingles.size if fp.signature is not None else 0 for fp in fps]
         postings = [(bucket, band, row) for row, (_, pairs) in enumerate(items) for band, bucket in pairs]
         return cls(
-            ids=tuple(fp.story_id for fp in fps),
-            hashes=tuple(fp.content_hash for fp in fps),
+            ids=_text_column([fp.story_id for fp in fps]),
+            hashes=_text_column([fp.content_hash for fp in fps]),
             times=np.array([fp.event_time for fp in fps], dtype=np.int64),
             levels=np.array([fp.level for fp in fps], dtype=np.int64),
             signed=np.array([fp.signature is not None for fp in fps], dtype=bool),
@@ -383,29 +388,55 @@ class IndexBlock(NamedTuple):
         return len(self.ids)
 
     def encode(self) -> bytes:
-        return pickle.dumps((
-            self.ids, self.hashes, self.signatures.shape[1],
-            *(column.tobytes() for column in (
-                self.times, self.levels, self.signed, self.signatures, self.offsets, self.shingles,
-                self.buckets, self.bands, self.rows))), protocol=pickle.HIGHEST_PROTOCOL)
+        """The header, then the columns in ``_BLOCK_COLUMNS`` order (8-byte
+        columns first, so every column of the stored bytes stays aligned)."""
+        header = _BLOCK_HEADER.pack(_BLOCK_MAGIC, len(self.ids), self.signatures.shape[1],
+                                    self.ids.dtype.itemsize, self.hashes.dtype.itemsize, len(self.buckets))
+        return b"".join([header.ljust(_BLOCK_HEADER_SIZE, b"\0")]
+                        + [np.ascontiguousarray(getattr(self, name)).tobytes() for name, _ in _BLOCK_COLUMNS])
 
     @classmethod
     def decode(cls, data: bytes) -> "IndexBlock":
+        if not data.startswith(_BLOCK_MAGIC):
+            return cls._decode_pickled(data)
+        _, stories, width, id_width, hash_width, postings = _BLOCK_HEADER.unpack_from(data)
+        counts = {"times": stories, "levels": stories, "offsets": stories + 1, "shingles": None,
+                  "buckets": postings, "bands": postings, "rows": postings, "signatures": stories * width,
+                  "signed": stories, "ids": stories, "hashes": stories}
+        dtypes = dict(_BLOCK_COLUMNS, ids=np.dtype(f"S{id_width}"), hashes=np.dtype(f"S{hash_width}"))
+        columns = {}
+        at = _BLOCK_HEADER_SIZE
+        for name, _ in _BLOCK_COLUMNS:
+            count = counts[name] if name != "shingles" else int(columns["offsets"][-1])
+            columns[name] = np.frombuffer(data, dtype=dtypes[name], count=count, offset=at)
+            at += count * dtypes[name].itemsize
+        columns["signatures"] = columns["signatures"].reshape(stories, width)
+        return cls(**columns)
+
+    @classmethod
+    def _decode_pickled(cls, data: bytes) -> "IndexBlock":
+        """A block as the first layout stored it (a pickled tuple: ids and
+        hashes as tuples of str, the columns as raw bytes), so that state
+        written before the current layout is still read."""
         ids, hashes, width, times, levels, signed, signatures, offsets, shingles, buckets, bands, rows = (
             pickle.loads(data))
         return cls(
-            ids=ids, hashes=hashes, times=np.frombuffer(times, dtype=np.int64),
+            ids=_text_column(ids), hashes=_text_column(hashes), times=np.frombuffer(times, dtype=np.int64),
             levels=np.frombuffer(levels, dtype=np.int64), signed=np.frombuffer(signed, dtype=bool),
             signatures=np.frombuffer(signatures, dtype=np.uint32).reshape(len(ids), width),
             offsets=np.frombuffer(offsets, dtype=np.int64), shingles=np.frombuffer(shingles, dtype=_U64),
             buckets=np.frombuffer(buckets, dtype=_U64), bands=np.frombuffer(bands, dtype=np.int64),
             rows=np.frombuffer(rows, dtype=np.int64))
 
+    def story_id(self, i: int) -> str:
+        return self.ids[i].decode("utf-8", "surrogatepass")
+
     def entry(self, i: int) -> Fingerprint:
         """Story row ``i`` as the ``Fingerprint`` the pure functions take."""
         signed = bool(self.signed[i])
         return Fingerprint(
-            story_id=self.ids[i], event_time=int(self.times[i]), content_hash=self.hashes[i],
+            story_id=self.story_id(i), event_time=int(self.times[i]),
+            content_hash=self.hashes[i].decode("utf-8", "surrogatepass"),
             shingles=self.shingles[self.offsets[i]:self.offsets[i + 1]] if signed else _EMPTY_U64,
             signature=self.signatures[i] if signed else None, level=int(self.levels[i]))
 
@@ -413,14 +444,10 @@ class IndexBlock(NamedTuple):
         """The stories in one bucket of one band (and with ``content_hash``,
         for band -1)."""
         found = []
-        hits = np.flatnonzero(self.buckets == _U64(bucket))
-        for p in hits.tolist():
-            if int(self.bands[p]) != band:
-                continue
-            row = int(self.rows[p])
-            if band == _EXACT and self.hashes[row] != content_hash:
-                continue  # two hashes with one 64-bit bucket value
-            found.append(self.entry(row))
+        for p in np.flatnonzero(self.buckets == _U64(bucket)).tolist():
+            entry = self.posting_entry(p, band, content_hash)
+            if entry is not None:
+                found.append(entry)
         return found
 
     def posting_entry(self, p: int, band: int, content_hash: str = "") -> Optional[Fingerprint]:
@@ -429,7 +456,7 @@ class IndexBlock(NamedTuple):
         if int(self.bands[p]) != band:
             return None
         row = int(self.rows[p])
-        if band == _EXACT and self.hashes[row] != content_hash:
+        if band == _EXACT and self.hashes[row] != _utf8(content_hash):
             return None  # two hashes with one 64-bit bucket value
         return self.entry(row)
 
@@ -443,9 +470,8 @@ class IndexBlock(NamedTuple):
         sizes = ends - starts
         shingles = (np.concatenate([self.shingles[a:b] for a, b in zip(starts.tolist(), ends.tolist())])
                     if sizes.sum() else _EMPTY_U64)
-        picked = stories.tolist()
         return IndexBlock(
-            ids=tuple(self.ids[i] for i in picked), hashes=tuple(self.hashes[i] for i in picked),
+            ids=self.ids[stories], hashes=self.hashes[stories],
             times=self.times[stories], levels=self.levels[stories], signed=self.signed[stories],
             signatures=self.signatures[stories],
             offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
@@ -459,8 +485,8 @@ class IndexBlock(NamedTuple):
         sizes = np.concatenate([np.diff(b.offsets) for b in blocks])
         firsts = np.cumsum([0] + [len(b.ids) for b in blocks[:-1]])
         return IndexBlock(
-            ids=tuple(i for b in blocks for i in b.ids),
-            hashes=tuple(h for b in blocks for h in b.hashes),
+            ids=np.concatenate([b.ids for b in blocks]),
+            hashes=np.concatenate([b.hashes for b in blocks]),
             times=np.concatenate([b.times for b in blocks]),
             levels=np.concatenate([b.levels for b in blocks]),
             signed=np.concatenate([b.signed for b in blocks]),
@@ -487,6 +513,30 @@ class IndexBlock(NamedTuple):
         if not keep.any():
             return None
         return self.take(np.flatnonzero(keep))
+
+
+def _utf8(text) -> bytes:
+    return text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+
+
+def _text_column(texts) -> np.ndarray:
+    """Strings as one fixed-width bytes column (UTF-8; at least 1 byte wide)."""
+    encoded = [_utf8(text) for text in texts]
+    width = max([1] + [len(text) for text in encoded])
+    return np.array(encoded, dtype=f"S{width}")
+
+
+#: The stored layout of an ``IndexBlock``: this header, then the columns.
+_BLOCK_MAGIC = b"WIB2"
+#: magic, stories, signature width, id width, hash width, postings
+_BLOCK_HEADER = struct.Struct("<4sIIIIQ")
+_BLOCK_HEADER_SIZE = 32
+_BLOCK_COLUMNS = (
+    ("times", np.dtype(np.int64)), ("levels", np.dtype(np.int64)), ("offsets", np.dtype(np.int64)),
+    ("shingles", np.dtype(_U64)), ("buckets", np.dtype(_U64)), ("bands", np.dtype(np.int64)),
+    ("rows", np.dtype(np.int64)), ("signatures", np.dtype(np.uint32)), ("signed", np.dtype(bool)),
+    ("ids", None), ("hashes", None),
+)
 
 
 def _select_all(blocks: list[IndexBlock], postings: list[tuple[int, int]], content_hash: str) -> list:
