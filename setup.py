@@ -25,6 +25,9 @@ setup(
         "avro>=1.12,<1.13",
         "fastavro>=1.9,<2",
         "langdetect==1.0.9",
+        # Word-frequency lists for close relatives (transforms/language_words.py);
+        # code Apache-2.0, data CC BY-SA 4.0. Its lists move detection figures.
+        "wordfreq>=3.1.1,<3.2",
         "datasketch>=1.6,<3",
         "defusedxml>=0.7,<0.8",
         "numpy>=1.24",

@@ -8,6 +8,7 @@ are there.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -186,3 +187,41 @@ def test_eval_lists_mislabelled_lines_that_exist():
     assert found == listed
     figures = language_eval.eval_lingua(lambda text: "xx", per_language=None)
     assert figures["sentences"] - figures["sentences_excluding_mislabelled"] == len(listed)
+
+
+def test_word_frequencies_decide_among_close_relatives(detector):
+    # Sentences written for this test; the n-grams alone (langdetect's
+    # ~1,600 trigrams a language) chose a relative for the first four.
+    cases = [
+        ("da", "Regeringen fremlagde i går en ny plan for erhvervslivet."),
+        ("sv", "Vädret blir kallt i helgen."),
+        ("sv", "Aktierna steg kraftigt efter rapporten."),
+        ("sk", "Ceny ropy dnes opäť klesli."),
+        ("no", "Prisen på olje falt igjen i dag."),
+        ("da", "Prisen på olie faldt igen i dag."),
+        ("cs", "Ceny ropy dnes opět klesly."),
+        ("hr", "Cijene nafte danas su ponovno pale."),
+        ("sl", "Banka je dvignila obrestne mere."),
+        ("ca", "El govern va presentar ahir un nou pla per a les empreses."),
+        ("uk", "Уряд учора представив новий план для підприємств."),
+        ("mk", "Владата вчера претстави нов план за бизнисот."),
+    ]
+    assert [detector.detect("", text)[0] for _, text in cases] == [code for code, _ in cases]
+
+
+def test_word_frequencies_are_unigram_log_likelihoods():
+    from transforms.language_words import FLOOR_FREQUENCY, WordFrequencies, words_of
+
+    assert words_of("l'escola, 3 dies: hvad så?") == ["l", "escola", "dies", "hvad", "så"]
+    frequencies = WordFrequencies()
+    assert WordFrequencies.covers("no") and WordFrequencies.covers("hr")
+    assert not WordFrequencies.covers("en") and not WordFrequencies.covers("af")
+    danish, norwegian = frequencies.log_likelihoods(["hvad"], ["da", "no"])
+    assert danish > norwegian
+    unknown = frequencies.log_likelihoods(["xqzvw"], ["da", "no", "sv"])
+    assert unknown == pytest.approx([math.log(FLOOR_FREQUENCY)] * 3)
+    assert frequencies.log_likelihoods([], ["da"]) is None
+    # Hashed with blake2b, not hash(): a fresh instance (or process) agrees.
+    words = words_of("hun sagde at banken hævede renten")
+    assert list(WordFrequencies().log_likelihoods(words, ["da", "no", "sv"])) == list(
+        frequencies.log_likelihoods(words, ["da", "no", "sv"]))
