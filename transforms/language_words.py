@@ -26,7 +26,7 @@ import hashlib
 import math
 import re
 import threading
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -56,9 +56,12 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text)
 
 
-def _key(word: str) -> int:
-    """A stable 64-bit hash of a word (the same in every process)."""
-    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+def _keys(words: Sequence[str]) -> np.ndarray:
+    """Stable 64-bit hashes of words (blake2b: the same in every process,
+    unlike ``hash()``), as one uint64 array."""
+    blake2b = hashlib.blake2b
+    digests = b"".join([blake2b(word.encode("utf-8"), digest_size=8).digest() for word in words])
+    return np.frombuffer(digests, dtype="<u8")
 
 
 class WordFrequencies:
@@ -78,19 +81,17 @@ class WordFrequencies:
     def log_likelihoods(self, words: Iterable[str], codes: Iterable[str]) -> Optional[np.ndarray]:
         """Sum over ``words`` of ln(frequency + floor), for each of ``codes``
         (all must be ``covers``); None when there are no words."""
-        keys = np.fromiter((_key(word) for word in words), dtype=np.uint64)
-        if not len(keys):
+        words = list(words)
+        if not words:
             return None
+        keys = _keys(words)
         totals = []
         for code in codes:
             hashes, logs = self._table(code)
             at = np.minimum(np.searchsorted(hashes, keys), len(hashes) - 1)
             found = hashes[at] == keys
-            totals.append(float(np.where(found, logs[at], self._log_floor()).sum()))
+            totals.append(float(np.where(found, logs[at], math.log(self._floor)).sum()))
         return np.array(totals)
-
-    def _log_floor(self) -> float:
-        return math.log(self._floor)
 
     def _table(self, code: str) -> tuple[np.ndarray, np.ndarray]:
         table = self._tables.get(code)
@@ -111,18 +112,9 @@ def _load_table(list_code: str, floor: float) -> tuple[np.ndarray, np.ndarray]:
     from wordfreq import available_languages, read_cBpack
 
     buckets = read_cBpack(available_languages(_WORD_LIST)[list_code])
-    keys, logs = [], []
-    seen = set()
-    # Bucket i holds the words of frequency 10^(-i/100), commonest first; a
-    # word listed twice (after normalization) keeps its first, higher value.
-    for index, bucket in enumerate(buckets):
-        value = math.log(10 ** (-index / 100) + floor)
-        for word in bucket:
-            key = _key(word)
-            if key not in seen:
-                seen.add(key)
-                keys.append(key)
-                logs.append(value)
-    hashes = np.array(keys, dtype=np.uint64)
-    order = np.argsort(hashes, kind="stable")
-    return hashes[order], np.array(logs, dtype=np.float64)[order]
+    # Bucket i holds the words of frequency 10^(-i/100), commonest first.
+    bucket_logs = np.log(10.0 ** (-np.arange(len(buckets)) / 100) + floor)
+    logs = np.repeat(bucket_logs, [len(bucket) for bucket in buckets])
+    # A word listed twice keeps its first, higher frequency.
+    hashes, first = np.unique(_keys([word for bucket in buckets for word in bucket]), return_index=True)
+    return hashes, logs[first]
