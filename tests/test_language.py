@@ -163,7 +163,7 @@ def test_accuracy_on_real_corpora_sample(detector):
     reuters = language_eval.eval_reuters(detector, limit=1500)
     assert reuters["english"] / reuters["stories"] >= 0.995, reuters["examples_not_english"]
     lingua = language_eval.eval_lingua(lambda text: detector.detect("", text)[0], per_language=40)
-    assert lingua["accuracy"] >= 0.98, lingua["top_confusions"]
+    assert lingua["accuracy"] >= 0.985, lingua["top_confusions"]
 
 
 def test_priors_name_known_languages_and_stay_small(detector):

@@ -45,6 +45,8 @@ WORD_LIST_CODES = {
 FLOOR_FREQUENCY = 1e-7
 #: wordfreq's "small" lists: the same size for every language it has.
 _WORD_LIST = "small"
+#: Module-level, so that a ``WordFrequencies`` pickles (a lock does not).
+_LOAD_LOCK = threading.Lock()
 
 #: Words as wordfreq lists them: runs of letters and combining marks
 #: ("l'escola" is "l" and "escola", as in its Catalan and French lists).
@@ -71,7 +73,6 @@ class WordFrequencies:
     def __init__(self, floor: float = FLOOR_FREQUENCY):
         self._floor = floor
         self._tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self._lock = threading.Lock()
 
     @staticmethod
     def covers(code: str) -> bool:
@@ -96,7 +97,7 @@ class WordFrequencies:
     def _table(self, code: str) -> tuple[np.ndarray, np.ndarray]:
         table = self._tables.get(code)
         if table is None:
-            with self._lock:
+            with _LOAD_LOCK:
                 table = self._tables.get(code)
                 if table is None:
                     table = self._tables[code] = _load_table(WORD_LIST_CODES[code], self._floor)
