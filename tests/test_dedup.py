@@ -601,6 +601,45 @@ def test_index_blocks_stored_in_the_first_layout_are_still_read():
     _assert_same_block(IndexBlock.decode(first_layout), block)
 
 
+def test_ledger_blocks_decode_as_views_and_the_first_layout_is_still_read():
+    import pickle
+
+    from transforms.dedup_streaming import _LedgerBlock, _LedgerView, _merge_ledger
+
+    entries = {"reuters:1": ("reuters:1", T0), "Zürich/ü-2": ("reuters:1", T0 + HOUR), "x": ("x", T0 + 2 * HOUR)}
+    block = _LedgerBlock.of(entries)
+    data = block.encode()
+    decoded = _LedgerBlock.decode(data)
+    stored = np.frombuffer(data, dtype=np.uint8)
+    assert all(np.shares_memory(getattr(decoded, name), stored) for name in _LedgerBlock._fields)
+    first_layout = pickle.dumps((block.hashes.tobytes(), tuple(entries_id for entries_id, _ in block.items()),
+                                 tuple(cluster for _, (cluster, _) in block.items()), block.times.tobytes()))
+    for read in (decoded, _LedgerBlock.decode(first_layout)):
+        assert dict(read.items()) == entries
+        view = _LedgerView([read])
+        assert view.get("Zürich/ü-2") == ("reuters:1", T0 + HOUR)
+        assert view.get("missing") is None
+    merged = _merge_ledger([decoded, _LedgerBlock.of({"y": ("x", T0 + 3 * HOUR)})], T0 + HOUR)
+    assert dict(merged.items()) == {k: v for k, v in entries.items() if v[1] >= T0 + HOUR} | {"y": ("x", T0 + 3 * HOUR)}
+
+
+def test_block_cache_keeps_its_budget_and_forgets_rewritten_blocks():
+    from transforms.dedup_streaming import _BlockCache
+
+    IndexBlock, block = _index_block_of([make_story("p1", PORT, 0), make_story("o1", OIL, 2)])
+    first = block.encode()
+    second = block.take(np.array([0])).encode()
+    cache = _BlockCache(budget_bytes=len(first) + len(second))
+    assert cache.decode(first) is cache.decode(first)  # decoded once
+    cache.decode(second)
+    assert cache._used == len(first) + len(second)
+    cache.forget([first])
+    assert cache._used == len(second) and first not in cache._blocks
+    third = block.take(np.array([1])).encode()
+    cache.decode(first), cache.decode(third)  # over the budget: the least recently used goes
+    assert cache._used <= len(first) + len(second) and second not in cache._blocks
+
+
 def test_expire_entries_keeps_the_horizon():
     from transforms.dedup_streaming import expire_entries
 

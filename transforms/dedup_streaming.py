@@ -531,6 +531,9 @@ _BLOCK_MAGIC = b"WIB2"
 #: magic, stories, signature width, id width, hash width, postings
 _BLOCK_HEADER = struct.Struct("<4sIIIIQ")
 _BLOCK_HEADER_SIZE = 32
+#: The stored layout of a ledger block: magic, entries, id width, cluster id width.
+_LEDGER_MAGIC = b"WLB2"
+_LEDGER_HEADER = struct.Struct("<4sIII")
 _BLOCK_COLUMNS = (
     ("times", np.dtype(np.int64)), ("levels", np.dtype(np.int64)), ("offsets", np.dtype(np.int64)),
     ("shingles", np.dtype(_U64)), ("buckets", np.dtype(_U64)), ("bands", np.dtype(np.int64)),
@@ -563,7 +566,10 @@ class _BlockCache:
     """Decoded blocks by their bytes, up to a byte budget. Content-addressed,
     so never stale: a runner that hands back the same bytes objects (the
     local runner keeps state as Python objects) decodes each block once; one
-    that hands fresh copies pays a hash of the bytes instead of a decode."""
+    that hands fresh copies pays a hash of the bytes instead of a decode.
+    A decoded block is views on its bytes, so an entry costs its bytes (no
+    more, and nothing at all where the state holds the same object), and
+    the index step forgets the blocks it compacts or expires."""
 
     def __init__(self, budget_bytes: int):
         self._budget = budget_bytes
@@ -586,6 +592,14 @@ class _BlockCache:
                 old, _ = self._blocks.popitem(last=False)
                 self._used -= len(old)
         return block
+
+    def forget(self, stored: Iterable[bytes]) -> None:
+        """Drop blocks the state no longer holds (compacted or expired): the
+        cache then holds live blocks, not the garbage of every rewrite."""
+        with self._lock:
+            for data in stored:
+                if self._blocks.pop(data, None) is not None:
+                    self._used -= len(data)
 
 
 _BLOCKS = _BlockCache(64 << 20)
@@ -618,11 +632,14 @@ def _id_hash(story_id: str) -> int:
 
 
 class _LedgerBlock(NamedTuple):
-    """(id, cluster id, event time) of decided stories, sorted by id hash."""
+    """(id, cluster id, event time) of decided stories, sorted by id hash.
+    Stored like ``IndexBlock``: a header, then the columns, which decode as
+    views on the stored bytes (ids and cluster ids as fixed-width UTF-8), so
+    a release that reads the whole ledger makes no Python string per entry."""
 
     hashes: np.ndarray  # uint64, sorted
-    ids: tuple
-    clusters: tuple
+    ids: np.ndarray  # fixed-width UTF-8 bytes
+    clusters: np.ndarray  # fixed-width UTF-8 bytes
     times: np.ndarray  # int64 ms
 
     @classmethod
@@ -631,29 +648,45 @@ class _LedgerBlock(NamedTuple):
         ids = list(entries)
         hashes = np.array([_id_hash(i) for i in ids], dtype=_U64)
         order = np.argsort(hashes, kind="stable").tolist()
-        return cls(hashes=hashes[order], ids=tuple(ids[i] for i in order),
-                   clusters=tuple(entries[ids[i]][0] for i in order),
+        return cls(hashes=hashes[order], ids=_text_column([ids[i] for i in order]),
+                   clusters=_text_column([entries[ids[i]][0] for i in order]),
                    times=np.array([entries[ids[i]][1] for i in order], dtype=np.int64))
 
     def encode(self) -> bytes:
-        return pickle.dumps((self.hashes.tobytes(), self.ids, self.clusters, self.times.tobytes()),
-                            protocol=pickle.HIGHEST_PROTOCOL)
+        header = _LEDGER_HEADER.pack(_LEDGER_MAGIC, len(self.ids), self.ids.dtype.itemsize,
+                                     self.clusters.dtype.itemsize)
+        return b"".join([header.ljust(_BLOCK_HEADER_SIZE, b"\0"), self.hashes.tobytes(), self.times.tobytes(),
+                         self.ids.tobytes(), self.clusters.tobytes()])
 
     @classmethod
     def decode(cls, data: bytes) -> "_LedgerBlock":
-        hashes, ids, clusters, times = pickle.loads(data)
-        return cls(np.frombuffer(hashes, dtype=_U64), ids, clusters, np.frombuffer(times, dtype=np.int64))
+        if not data.startswith(_LEDGER_MAGIC):  # the first layout: a pickled tuple
+            hashes, ids, clusters, times = pickle.loads(data)
+            return cls(np.frombuffer(hashes, dtype=_U64), _text_column(ids), _text_column(clusters),
+                       np.frombuffer(times, dtype=np.int64))
+        _, count, id_width, cluster_width = _LEDGER_HEADER.unpack_from(data)
+        at = _BLOCK_HEADER_SIZE
+        hashes = np.frombuffer(data, dtype=_U64, count=count, offset=at)
+        times = np.frombuffer(data, dtype=np.int64, count=count, offset=at + 8 * count)
+        ids = np.frombuffer(data, dtype=f"S{id_width}", count=count, offset=at + 16 * count)
+        clusters = np.frombuffer(data, dtype=f"S{cluster_width}", count=count,
+                                 offset=at + (16 + id_width) * count)
+        return cls(hashes, ids, clusters, times)
 
     def get(self, story_id: str, hashed: int):
         i = int(np.searchsorted(self.hashes, _U64(hashed)))
-        while i < len(self.ids) and int(self.hashes[i]) == hashed:
-            if self.ids[i] == story_id:
-                return self.clusters[i], int(self.times[i])
-            i += 1
+        if i < len(self.ids) and int(self.hashes[i]) == hashed:
+            wanted = _utf8(story_id)
+            while i < len(self.ids) and int(self.hashes[i]) == hashed:
+                if self.ids[i] == wanted:
+                    return self.clusters[i].decode("utf-8", "surrogatepass"), int(self.times[i])
+                i += 1
         return None
 
     def items(self):
-        return zip(self.ids, zip(self.clusters, self.times.tolist()))
+        return zip((i.decode("utf-8", "surrogatepass") for i in self.ids.tolist()),
+                   zip((c.decode("utf-8", "surrogatepass") for c in self.clusters.tolist()),
+                       self.times.tolist()))
 
 
 class _LedgerView:
@@ -772,8 +805,9 @@ class _BandIndexFn(beam.DoFn):
     ):
         key, (postings, fp) = element
         config = self._config
-        sealed_blocks = [_BLOCKS.decode(data) for data in sealed.read()]
-        recent_blocks = [_BLOCKS.decode(data) for data in recent.read()]
+        sealed_stored, recent_stored = list(sealed.read()), list(recent.read())
+        sealed_blocks = [_BLOCKS.decode(data) for data in sealed_stored]
+        recent_blocks = [_BLOCKS.decode(data) for data in recent_stored]
         due, warm = meta.read() or (None, False)
         warm_before = warm
         new_blocks = []
@@ -796,7 +830,8 @@ class _BandIndexFn(beam.DoFn):
             self._added.inc(sum(len(block.buckets) for block in new_blocks))
             recent_blocks.extend(new_blocks)
             if len(recent_blocks) >= _COMPACT_RECENT:
-                self._compact(sealed, recent, sealed_blocks, recent_blocks)
+                rewrote_sealed = self._compact(sealed, recent, sealed_blocks, recent_blocks)
+                _BLOCKS.forget(recent_stored + (sealed_stored if rewrote_sealed else []))
             else:
                 for block in new_blocks:
                     recent.add(block.encode())
@@ -809,9 +844,9 @@ class _BandIndexFn(beam.DoFn):
         elif not warm_before:
             meta.write((due, warm))
 
-    def _compact(self, sealed, recent, sealed_blocks: list, recent_blocks: list) -> None:
+    def _compact(self, sealed, recent, sealed_blocks: list, recent_blocks: list) -> bool:
         """Recent blocks into sealed, one block per cell; sealed merged per
-        cell when it holds more than about two blocks per cell."""
+        cell when it holds more than about two blocks per cell (then True)."""
         cell = _cell_millis(self._config.horizon_millis)
         merged = IndexBlock.merge(recent_blocks).by_cell(cell)
         recent.clear()
@@ -819,9 +854,10 @@ class _BandIndexFn(beam.DoFn):
             sealed.clear()
             for block in IndexBlock.merge(sealed_blocks + merged).by_cell(cell):
                 sealed.add(block.encode())
-        else:
-            for block in merged:
-                sealed.add(block.encode())
+            return True
+        for block in merged:
+            sealed.add(block.encode())
+        return False
 
     @on_timer(EXPIRE)
     def expire_old(
@@ -847,6 +883,8 @@ class _BandIndexFn(beam.DoFn):
                 if kept is not None:
                     state.add(data if kept is block else kept.encode())
                     kept_times.append(int(kept.times.min()))
+                if kept is not block:
+                    _BLOCKS.forget([data])
         self._expired.inc(dropped)
         due = None
         if kept_times:
