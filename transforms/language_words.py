@@ -114,7 +114,7 @@ def _load_table(list_code: str, floor: float) -> tuple[np.ndarray, np.ndarray]:
 
     buckets = read_cBpack(available_languages(_WORD_LIST)[list_code])
     # Bucket i holds the words of frequency 10^(-i/100), commonest first.
-    bucket_logs = np.log(10.0 ** (-np.arange(len(buckets)) / 100) + floor)
+    bucket_logs = np.log(10.0 ** (-np.arange(len(buckets)) / 100) + floor).astype(np.float32)
     logs = np.repeat(bucket_logs, [len(bucket) for bucket in buckets])
     # A word listed twice keeps its first, higher frequency.
     hashes, first = np.unique(_keys([word for bucket in buckets for word in bucket]), return_index=True)
