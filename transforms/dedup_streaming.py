@@ -42,7 +42,8 @@ Three steps; only the first two hold state.
    State layout (measured on the local runner, which encodes every value
    with its coder on each write and decodes on each read, as Flink's
    RocksDB backend does): entries live in *blocks* (``IndexBlock``: columns
-   of numpy arrays, pickled as raw bytes, ``BytesCoder``; a story's shingles
+   of numpy arrays stored raw behind a fixed header, ``BytesCoder``, which
+   decode as views on the stored bytes; a story's shingles
    and signature once per key, its postings as (bucket, band, row)
    columns), in two bags:
    ``recent`` takes one small block per arriving story (an append, no
@@ -531,15 +532,16 @@ _BLOCK_MAGIC = b"WIB2"
 #: magic, stories, signature width, id width, hash width, postings
 _BLOCK_HEADER = struct.Struct("<4sIIIIQ")
 _BLOCK_HEADER_SIZE = 32
-#: The stored layout of a ledger block: magic, entries, id width, cluster id width.
-_LEDGER_MAGIC = b"WLB2"
-_LEDGER_HEADER = struct.Struct("<4sIII")
 _BLOCK_COLUMNS = (
     ("times", np.dtype(np.int64)), ("levels", np.dtype(np.int64)), ("offsets", np.dtype(np.int64)),
     ("shingles", np.dtype(_U64)), ("buckets", np.dtype(_U64)), ("bands", np.dtype(np.int64)),
     ("rows", np.dtype(np.int64)), ("signatures", np.dtype(np.uint32)), ("signed", np.dtype(bool)),
     ("ids", None), ("hashes", None),
 )
+#: The stored layout of a ledger block: magic, entries, id width, cluster id
+#: width (padded to ``_BLOCK_HEADER_SIZE``), then hashes, times, ids, clusters.
+_LEDGER_MAGIC = b"WLB2"
+_LEDGER_HEADER = struct.Struct("<4sIII")
 
 
 def _select_all(blocks: list[IndexBlock], postings: list[tuple[int, int]], content_hash: str) -> list:
