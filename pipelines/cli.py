@@ -5,7 +5,9 @@ prints Avro output as JSON lines, ``normalize`` checks bylines, captions and
 datelines against the normalizer, ``replay`` publishes stories to Kafka.
 Exit codes: 0 success, 1 the run failed or its counts do not balance, 2 bad
 configuration (the message names the option), 3 the Kafka broker could not
-be reached after bounded retries.
+be reached after bounded retries. A running ``run`` prints every thread's
+stack to stderr on SIGUSR1 (and goes on): the way to see where a stalled
+streaming job waits.
 """
 
 from __future__ import annotations
@@ -54,6 +56,18 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 3
 
 
+def _dump_stacks_on_sigusr1() -> None:
+    """SIGUSR1 prints every thread's stack to stderr; the run goes on."""
+    import faulthandler
+    import signal
+
+    # The process's own stderr: a caller may have replaced sys.stderr with an
+    # object that has no file descriptor.
+    stream = sys.__stderr__
+    if hasattr(signal, "SIGUSR1") and stream is not None:
+        faulthandler.register(signal.SIGUSR1, file=stream, all_threads=True, chain=False)
+
+
 def _run(argv: list[str]) -> int:
     if "--help" in argv or "-h" in argv:
         from pipelines.ingest import IngestOptions
@@ -74,6 +88,7 @@ def _run(argv: list[str]) -> int:
         return print_options(argv, sys.stdout)
     from pipelines.ingest import run
 
+    _dump_stacks_on_sigusr1()
     summary = run(argv)
     return 0 if summary.balanced else 1
 

@@ -13,6 +13,7 @@ import glob
 import json
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -27,7 +28,8 @@ from transforms.process import ProcessStories
 from transforms.read import DEFAULT_MAX_INPUT_BYTES, ReadWireStories, expand_pattern
 from transforms.write import WriteDeadLetters, WriteStories, load_written_stories
 
-__all__ = ["IngestOptions", "build_pipeline", "run", "RunSummary", "summarize_metrics"]
+__all__ = ["IngestOptions", "build_pipeline", "run", "RunSummary", "summarize_metrics",
+           "configured_sinks"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -86,14 +88,33 @@ class IngestOptions(PipelineOptions):
                                  "latest, or an ISO-8601 time.")
         parser.add_argument("--kafka-stop-at-end", dest="kafka_stop_at_end", action="store_true",
                             help="Bounded read: stop at the end offsets seen at start (backfills).")
+        parser.add_argument("--kafka-watermark-delay", dest="kafka_watermark_delay", type=float,
+                            default=5.0,
+                            help="Seconds the event-time watermark stays behind Kafka record times "
+                                 "(default 5). Streaming dedup decides a story once the watermark "
+                                 "passes it, so this is the floor of a story's latency; records "
+                                 "later than this are decided as late arrivals.")
         parser.add_argument("--kafka-output-topic", dest="kafka_output_topic", default=None,
-                            help="Also write stories to this topic (Avro single-object encoding).")
+                            help="Write stories to this topic (Avro single-object encoding, or "
+                                 "see --kafka-confluent-schema-id), as well as to --output if "
+                                 "given; without --output, --kafka-dead-letter-topic is needed.")
         parser.add_argument("--kafka-dead-letter-topic", dest="kafka_dead_letter_topic", default=None,
-                            help="Also write dead letters to this topic.")
+                            help="Write dead letters to this topic (Avro single-object encoding, "
+                                 "or see --kafka-dead-letter-confluent-schema-id), as well as to "
+                                 "--output if given.")
         parser.add_argument("--kafka-confluent-schema-id", dest="kafka_confluent_schema_id",
                             type=int, default=None,
-                            help="Write Confluent wire format with this schema id instead of "
-                                 "Avro single-object encoding.")
+                            help="Write the stories of --kafka-output-topic in Confluent wire "
+                                 "format with this schema registry id of schemas/story.avsc, "
+                                 "instead of Avro single-object encoding. With "
+                                 "--kafka-dead-letter-topic, give "
+                                 "--kafka-dead-letter-confluent-schema-id too.")
+        parser.add_argument("--kafka-dead-letter-confluent-schema-id",
+                            dest="kafka_dead_letter_confluent_schema_id", type=int, default=None,
+                            help="Write the dead letters of --kafka-dead-letter-topic in Confluent "
+                                 "wire format with this schema registry id of "
+                                 "schemas/dead_letter.avsc (not the story schema's id). With "
+                                 "--kafka-output-topic, give --kafka-confluent-schema-id too.")
         parser.add_argument("--summary-json", dest="summary_json", default=None,
                             help="Also write the end-of-run counts to this JSON file.")
 
@@ -124,6 +145,9 @@ def validate(options: IngestOptions) -> None:
     for folder in options.watch:
         if not os.path.isdir(folder):
             raise ValueError(f"--watch: {folder!r} is not a directory")
+    if options.watch and not options.output:
+        raise ValueError("--output: drop folders (--watch) keep their journal of ingested files in "
+                         "OUTPUT/_state; give --output (Kafka-only sinks are for Kafka sources)")
     if (options.kafka_topic or options.kafka_output_topic or options.kafka_dead_letter_topic) \
             and not options.kafka_bootstrap:
         raise ValueError("--kafka-bootstrap: needed with a Kafka topic")
@@ -135,6 +159,40 @@ def validate(options: IngestOptions) -> None:
         raise ValueError("--poll-interval must be a positive number of seconds")
     if options.window_seconds <= 0:
         raise ValueError("--window-seconds must be a positive number of seconds")
+    if options.kafka_watermark_delay < 0:
+        raise ValueError("--kafka-watermark-delay must be zero or a positive number of seconds")
+    validate_kafka_sinks(options)
+
+
+def validate_kafka_sinks(options: IngestOptions) -> None:
+    """Every dead letter must land somewhere, and both topics speak one framing."""
+    from transforms.kafka_io import check_confluent_schema_id
+
+    story_id, dead_id = options.kafka_confluent_schema_id, options.kafka_dead_letter_confluent_schema_id
+    if options.kafka_output_topic and not options.output and not options.kafka_dead_letter_topic:
+        raise ValueError("--kafka-dead-letter-topic: needed with --kafka-output-topic when there is "
+                         "no --output, or dead letters would be written nowhere")
+    check_confluent_schema_id(story_id, "--kafka-confluent-schema-id")
+    check_confluent_schema_id(dead_id, "--kafka-dead-letter-confluent-schema-id")
+    if story_id is not None and not options.kafka_output_topic:
+        raise ValueError("--kafka-confluent-schema-id: frames the stories of --kafka-output-topic; "
+                         "give that topic too")
+    if dead_id is not None and not options.kafka_dead_letter_topic:
+        raise ValueError("--kafka-dead-letter-confluent-schema-id: frames the dead letters of "
+                         "--kafka-dead-letter-topic; give that topic too")
+    if options.kafka_output_topic and options.kafka_dead_letter_topic:
+        # One framing for both topics: a consumer set up for Confluent's could not read the other.
+        if story_id is not None and dead_id is None:
+            raise ValueError("--kafka-dead-letter-confluent-schema-id: needed with "
+                             "--kafka-confluent-schema-id and --kafka-dead-letter-topic (the "
+                             "dead-letter schema has its own registry id)")
+        if dead_id is not None and story_id is None:
+            raise ValueError("--kafka-confluent-schema-id: needed with "
+                             "--kafka-dead-letter-confluent-schema-id and --kafka-output-topic "
+                             "(the story schema has its own registry id)")
+    if story_id is not None and story_id == dead_id:
+        raise ValueError("--kafka-dead-letter-confluent-schema-id: must differ from "
+                         "--kafka-confluent-schema-id (one registry id names one schema)")
 
 
 def is_streaming_source(options: IngestOptions) -> bool:
@@ -161,7 +219,7 @@ def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions) -> PipelineO
     ) | "AllDeadLetters" >> beam.Flatten()
     outputs = write_outputs(processed[ProcessStories.STORIES], dead_letters,
                             processed[ProcessStories.DROPPED], options)
-    if options.kafka_topic and not uses_java_kafka_reader(options):  # Java KafkaIO commits its own
+    if options.kafka_topic:  # either reader: commits what every sink has written
         from transforms.kafka_io import CommitKafkaOffsets
 
         outputs.acks | "CommitKafkaOffsets" >> CommitKafkaOffsets(
@@ -205,7 +263,8 @@ def read_sources(pipeline: beam.Pipeline, options: IngestOptions):
 
         raw_inputs.append(pipeline | "ReadWireStoriesFromKafka" >> ReadWireStoriesFromKafka(
             options.kafka_bootstrap, options.kafka_topic, group=options.kafka_group,
-            start=options.kafka_start, stop_at_end=options.kafka_stop_at_end))
+            start=options.kafka_start, stop_at_end=options.kafka_stop_at_end,
+            watermark_delay=options.kafka_watermark_delay))
     if len(raw_inputs) == 1:
         return raw_inputs[0], dead_letters
     return tuple(raw_inputs) | "AllSources" >> beam.Flatten(), dead_letters
@@ -220,17 +279,22 @@ def write_outputs(stories, dead_letters, dropped, options: IngestOptions) -> Pip
     offset commit needs.
     """
     window = options.window_seconds if options.view_as(StandardOptions).streaming else None
+    # The last sink of a chain counts the summary's breakdown: the file sink
+    # when there is one, else the Kafka sink.
     if options.kafka_output_topic:
         from transforms.kafka_io import WriteStoriesToKafka
 
         stories = stories | "WriteStoriesToKafka" >> WriteStoriesToKafka(
             options.kafka_bootstrap, options.kafka_output_topic,
-            confluent_schema_id=options.kafka_confluent_schema_id)
+            confluent_schema_id=options.kafka_confluent_schema_id,
+            breakdown=not options.output)
     if options.kafka_dead_letter_topic:
         from transforms.kafka_io import WriteDeadLettersToKafka
 
         dead_letters = dead_letters | "WriteDeadLettersToKafka" >> WriteDeadLettersToKafka(
-            options.kafka_bootstrap, options.kafka_dead_letter_topic)
+            options.kafka_bootstrap, options.kafka_dead_letter_topic,
+            confluent_schema_id=options.kafka_dead_letter_confluent_schema_id,
+            breakdown=not options.output)
     if options.output:
         story_acks = stories | "WriteStories" >> WriteStories(options.output, window, options.num_shards)
         dead_acks = dead_letters | "WriteDeadLetters" >> WriteDeadLetters(options.output, window)
@@ -243,11 +307,41 @@ def write_outputs(stories, dead_letters, dropped, options: IngestOptions) -> Pip
                            written_acks=written_acks, dead_letter_acks=dead_acks)
 
 
+FILES_SINK = "files"
+KAFKA_SINK = "kafka"
+#: The counters each sink counts its own writes with: (stories, dead letters).
+SINK_COUNTERS = {
+    FILES_SINK: ("written", "dead_letters"),
+    KAFKA_SINK: ("kafka_story_messages_written", "kafka_dead_letter_messages_written"),
+}
+
+
+def configured_sinks(options: IngestOptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The sinks of stories and of dead letters, in chain order (Kafka, then
+    files: the last one acknowledges), as ``write_outputs`` chains them."""
+    stories = ((KAFKA_SINK,) if options.kafka_output_topic else ()) + \
+        ((FILES_SINK,) if options.output else ())
+    dead_letters = ((KAFKA_SINK,) if options.kafka_dead_letter_topic else ()) + \
+        ((FILES_SINK,) if options.output else ())
+    return stories, dead_letters
+
+
 @dataclass(frozen=True)
 class RunSummary:
-    """End-of-run counts; ``balanced`` when every item read is accounted for."""
+    """End-of-run counts; ``balanced`` when every item read is accounted for.
+
+    Every sink counts what it writes (``SINK_COUNTERS``). A record written to
+    two sinks is still one record read, so ``written`` and ``dead_letters``
+    are the counts of the last sink of each chain (the one that
+    acknowledges), and the run balances only when read = written + dropped +
+    dead-lettered holds for every sink: each sink of a chain wrote exactly
+    as many records as the last.
+    """
 
     counters: dict[str, int]
+    #: The sinks stories and dead letters went to, in chain order.
+    story_sinks: tuple[str, ...] = (FILES_SINK,)
+    dead_letter_sinks: tuple[str, ...] = (FILES_SINK,)
 
     def get(self, name: str) -> int:
         return self.counters.get(name, 0)
@@ -258,19 +352,40 @@ class RunSummary:
 
     @property
     def written(self) -> int:
-        return self.get("written")
+        return self.get(SINK_COUNTERS[self.story_sinks[-1]][0]) if self.story_sinks else 0
 
     @property
     def dead_letters(self) -> int:
-        return self.get("dead_letters")
+        return self.get(SINK_COUNTERS[self.dead_letter_sinks[-1]][1]) if self.dead_letter_sinks else 0
 
     @property
     def dropped(self) -> int:
         return self.get("duplicates_dropped")
 
     @property
+    def sinks(self) -> dict[str, dict[str, int]]:
+        """What each sink wrote, in chain order: ``{sink: {"stories": n, "dead_letters": n}}``
+        (only the streams the sink takes)."""
+        counts: dict[str, dict[str, int]] = {}
+        for sink in dict.fromkeys(self.story_sinks + self.dead_letter_sinks):
+            stories, dead_letters = SINK_COUNTERS[sink]
+            counts[sink] = {}
+            if sink in self.story_sinks:
+                counts[sink]["stories"] = self.get(stories)
+            if sink in self.dead_letter_sinks:
+                counts[sink]["dead_letters"] = self.get(dead_letters)
+        return counts
+
+    @property
+    def sinks_agree(self) -> bool:
+        """Every sink of a chain wrote as many records as its last sink."""
+        return all(counts.get("stories", self.written) == self.written
+                   and counts.get("dead_letters", self.dead_letters) == self.dead_letters
+                   for counts in self.sinks.values())
+
+    @property
     def balanced(self) -> bool:
-        return self.read == self.written + self.dropped + self.dead_letters
+        return self.read == self.written + self.dropped + self.dead_letters and self.sinks_agree
 
     def by_prefix(self, prefix: str) -> dict[str, int]:
         return {k[len(prefix):]: v for k, v in sorted(self.counters.items()) if k.startswith(prefix)}
@@ -282,6 +397,7 @@ class RunSummary:
             "duplicates_dropped": self.dropped,
             "dead_letters": self.dead_letters,
             "balanced": self.balanced,
+            "sinks": self.sinks,
             "languages": self.by_prefix("written_language_"),
             "dedup": self.by_prefix("dedup_"),
             "dead_letter_reasons": self.by_prefix("dead_letter_"),
@@ -293,40 +409,56 @@ class RunSummary:
         dedup = ", ".join(f"{k} {v}" for k, v in self.by_prefix("dedup_").items())
         reasons = ", ".join(f"{k} {v}" for k, v in self.by_prefix("dead_letter_").items())
         verdict = "balanced" if self.balanced else "NOT BALANCED"
-        return "\n".join([
+        lines = [
             "wire-ingest summary",
             f"  read          {self.read}",
             f"  written       {self.written}" + (f"  (languages: {languages})" if languages else ""),
             f"  dedup         {dedup or '-'}",
             f"  dropped dups  {self.dropped}",
             f"  dead letters  {self.dead_letters}" + (f"  ({reasons})" if reasons else ""),
-            f"  {verdict}: read {self.read} = written {self.written} + dropped {self.dropped}"
-            f" + dead-lettered {self.dead_letters}",
-        ])
+        ]
+        balance = (f"  {verdict}: read {self.read} = written {self.written} + dropped {self.dropped}"
+                   f" + dead-lettered {self.dead_letters}")
+        if set(self.sinks) != {FILES_SINK}:
+            lines.append("  sinks         " + "; ".join(
+                f"{sink}: " + ", ".join(f"{stream.replace('_', ' ')} {n}" for stream, n in counts.items())
+                for sink, counts in self.sinks.items()))
+            where = next(iter(self.sinks)) if len(self.sinks) == 1 else \
+                f"every sink ({', '.join(self.sinks)})"
+            balance += f" in {where}" if self.sinks_agree else " (the sinks wrote different counts)"
+        return "\n".join(lines + [balance])
 
 
-def summarize_metrics(result) -> RunSummary:
-    """Sum the pipeline's ``wire_ingest`` counters over all steps."""
+def summarize_metrics(result, options: Optional[IngestOptions] = None) -> RunSummary:
+    """Sum the pipeline's ``wire_ingest`` counters over all steps; ``options``
+    name the sinks (default: files only)."""
     counters: dict[str, int] = {}
     query = result.metrics().query(MetricsFilter().with_namespace("wire_ingest"))
     for counter in query["counters"]:
         value = counter.committed if counter.committed is not None else counter.attempted
         counters[counter.key.metric.name] = counters.get(counter.key.metric.name, 0) + int(value or 0)
-    return RunSummary(counters)
+    if options is None:
+        return RunSummary(counters)
+    story_sinks, dead_letter_sinks = configured_sinks(options)
+    return RunSummary(counters, story_sinks, dead_letter_sinks)
 
 
 def run(argv: Optional[list[str]] = None) -> RunSummary:
     """Build and run the pipeline, wait for it, print and return the summary."""
-    options = PipelineOptions(argv)
+    from pipelines.flink import apply_local_flink_defaults, with_flink_flags
+
+    options = PipelineOptions(with_flink_flags(argv if argv is not None else sys.argv[1:]))
     ingest = options.view_as(IngestOptions)
     validate(ingest)
     if is_streaming_source(ingest):
         options.view_as(StandardOptions).streaming = True
+
+    apply_local_flink_defaults(options)
     pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
     build_pipeline(pipeline, ingest)
     result = pipeline.run()
     result.wait_until_finish()
-    summary = summarize_metrics(result)
+    summary = summarize_metrics(result, ingest)
     print(summary.render())
     if ingest.summary_json:
         os.makedirs(os.path.dirname(os.path.abspath(ingest.summary_json)), exist_ok=True)

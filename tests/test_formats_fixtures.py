@@ -36,6 +36,8 @@ def _parse(name: str) -> tuple[str, list]:
         ("ap_media_api.json", "ap_media_api_json"),
         ("aap_zczc.tst", "aap_text"),
         ("reuters_sample.sgm", "reuters_sgml"),
+        ("ticker/plain_ticker_at_start.txt", "plain_text"),  # '<KESTREL MILLS LTD> 1ST QTR NET'
+        ("ticker/plain_single_word_ticker.txt", "plain_text"),  # '<TALLIS> SEES ...'
     ],
 )
 def test_fixture_detected(name, fmt):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,3 +80,10 @@ def test_utf8_bom_json():
     data = b"\xef\xbb\xbf" + (DATA / "ninjs_2x_text.json").read_bytes()
     fmt, [story] = parse_bytes(data)
     assert fmt == "ninjs" and story.headline.startswith("Sp\u00e4tfrost")
+
+
+def test_a_frame_with_no_story_is_a_parse_error_not_an_empty_result():
+    # A truncated AAP ZCZC frame: the service header and nothing after it.
+    with pytest.raises(ParseError) as caught:
+        parse_bytes(b"   ZCZC ")
+    assert caught.value.format == "aap_text" and "no story" in str(caught.value)

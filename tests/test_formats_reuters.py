@@ -205,3 +205,63 @@ def test_archive_briefs_and_markers(archive):
 def test_archive_detected(archive):
     for path in sorted(REUTERS.glob("reut2-*.sgm"))[:2]:
         assert detect_format(path.read_bytes()[:4096], filename=path.name) == "reuters_sgml"
+
+
+# -- control characters ------------------------------------------------------
+
+# Every C0 control but tab, newline and carriage return, and DEL.
+RAW_CONTROLS = "".join(chr(c) for c in (*range(9), 11, 12, *range(14, 32), 127))
+
+
+def test_raw_control_bytes_never_reach_a_text_field():
+    """A damaged copy's raw control bytes are removed from every text field, as
+    the references the collection writes for them (``&#3;``) always were."""
+    element = (
+        '<REUTERS NEWID="4\x0242"><DATE>2-APR-1987 10:00:00.00</DATE><UNKNOWN>\n'
+        "&#5;&#5;&#5;F\n&#22;&#22;&#1;f0001&#31;reute\n"
+        "u f BC-OTTER-F\x01ERRY\x7f   04-02 0042</UNKNOWN>"
+        "<TEXT>&#2;\n<TITLE>OTTER F\x01ERRY LINE\x1b ADDS SAILINGS</TITLE>\n"
+        "<AUTHOR>    By Wren Q\x05uill, Reuters</AUTHOR>\n"
+        "<DATELINE>    PORTLAND\x00, April 2 - </DATELINE><BODY>Otter Ferry Line said it would\x01 add\n"
+        "two sailings a day\x7f from May.\n"
+        " Fares stay\x1f the same.\x0c\x03\n"
+        " Reuter\n&#3;</BODY></TEXT></REUTERS>"
+    )
+    [story] = reuters_sgml.parse(element.encode("latin-1"))
+    assert story.headline == "OTTER FERRY LINE ADDS SAILINGS"
+    assert story.body_paragraphs == (
+        "Otter Ferry Line said it would add two sailings a day from May.",
+        "Fares stay the same.",
+    )
+    assert story.dateline == "PORTLAND, April 2"
+    assert story.bylines == ("By Wren Quill, Reuters",)
+    assert story.slugline == "BC-OTTER-FERRY"
+    assert story.item_id == "442"
+    for text in (story.headline, *story.body_paragraphs, story.dateline, *story.bylines,
+                 story.slugline, story.item_id):
+        assert not CONTROL.search(text), repr(text)
+
+
+def test_raw_control_bytes_in_unprocessed_text_and_briefs():
+    base = '<REUTERS NEWID="9"><TEXT TYPE="{kind}">{text}</TEXT></REUTERS>'
+    unproc = base.format(kind="UNPROC", text="&#2;\nGRAIN\x01 STOCKS\x1e\n Wheat\x04....1,204\n Reuter\n&#3;")
+    [story] = reuters_sgml.parse(unproc.encode("latin-1"))
+    assert story.headline == "GRAIN STOCKS"
+    assert story.body_paragraphs == ("Wheat....1,204",)
+    brief = base.format(kind="BRIEF", text="******<TITLE>OTTER\x06 FERRY SOLD\x7f\n</TITLE>Blah blah blah.\n&#3;")
+    [story] = reuters_sgml.parse(brief.encode("latin-1"))
+    assert story.headline == "OTTER FERRY SOLD"
+    assert story.body_paragraphs == (story.headline,)
+
+
+@pytest.mark.parametrize("control", RAW_CONTROLS)
+def test_every_raw_control_is_removed_like_its_reference(control):
+    """A raw control byte and its ``&#N;`` reference give the same story."""
+    element = (
+        '<REUTERS NEWID="5"><TEXT><TITLE>OTTER{c} FERRY</TITLE>'
+        "<BODY>Sailings{c} resume.\n Reuter\n{c}</BODY></TEXT></REUTERS>"
+    )
+    [raw] = reuters_sgml.parse(element.format(c=control).encode("latin-1"))
+    [referenced] = reuters_sgml.parse(element.format(c=f"&#{ord(control)};").encode("latin-1"))
+    assert (raw.headline, raw.body_paragraphs) == ("OTTER FERRY", ("Sailings resume.",))
+    assert (raw.headline, raw.body_paragraphs) == (referenced.headline, referenced.body_paragraphs)

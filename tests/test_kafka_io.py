@@ -1,13 +1,14 @@
-"""Kafka source, offset commits and sinks, against a real Kafka-protocol broker (Tansu).
+"""Kafka source, offset commits and sinks, against a real Apache Kafka broker.
 
 Pure parts (commit frontier, Avro framing, start parsing) are tested
-directly; the transforms run on the streaming BundleBasedDirectRunner
-(``streaming_direct_runner``) and on the portable runner.
+directly; the transforms run on Prism (the local streaming runner), on the
+FnApiRunner (bounded reads in batch) and on the portable runner.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
+from pipelines.runners import resolve_runner
 from tests.broker import free_port, kafka_broker  # noqa: F401  (pytest fixture)
 from transforms.kafka_io import (
     BrokerUnavailableError,
@@ -33,8 +35,8 @@ from transforms.kafka_io import (
     encode_confluent,
     encode_single_object,
     parse_start,
+    retry_while_broker_away,
     schema_fingerprint,
-    streaming_direct_runner,
 )
 from transforms.model import DeadLetter, SourcePosition, Story
 
@@ -42,14 +44,26 @@ SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 BASE_TS = 1_700_000_000_000
 
 
-def streaming_pipeline(beam_runner: bool = False) -> beam.Pipeline:
-    """The project's local streaming runner, or (``beam_runner``) Beam's own
-    BundleBasedDirectRunner in batch mode, which the source fixes up itself."""
-    if beam_runner:
-        from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+def streaming_pipeline(streaming: bool = True) -> beam.Pipeline:
+    """A pipeline on the project's local runner: Prism (streaming), or the
+    FnApiRunner (``streaming=False``, bounded reads only)."""
+    options = PipelineOptions(["--streaming"] if streaming else [])
+    return beam.Pipeline(runner=resolve_runner(options), options=options)
 
-        return beam.Pipeline(runner=BundleBasedDirectRunner(), options=PipelineOptions([]))
-    return beam.Pipeline(runner=streaming_direct_runner(), options=PipelineOptions(["--streaming"]))
+
+def cancel_and_wait(result, seconds: float = 60) -> None:
+    """Cancel a running in-process job and wait until it has ended: a job left
+    winding down while the next test's job starts in this process (their SDK
+    workers share it) failed the next job's bundles ("KeyError: 'inst021'" in
+    the worker's bundle release)."""
+    from apache_beam.runners.runner import PipelineState
+
+    result.cancel()
+    deadline = time.monotonic() + seconds
+    while not PipelineState.is_terminal(result.state) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert PipelineState.is_terminal(result.state), f"the job did not end: {result.state}"
+    close_kafka_readers()
 
 
 def portable_pipeline() -> beam.Pipeline:
@@ -119,6 +133,51 @@ def test_frontier_waits_for_every_item_of_a_package_and_every_stream():
 
 def test_frontier_ignores_acks_below_it():
     assert advance_frontier(5, [ack(2), ack(5)]) == (6, [])
+
+
+class _FakeClock:
+    def __init__(self):
+        self.now = 0.0
+        self.pauses: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+
+
+def _failing(times: int, error: Exception):
+    calls = []
+
+    def action():
+        calls.append(1)
+        if len(calls) <= times:
+            raise error
+        return "done"
+    return action, calls
+
+
+def test_commit_retry_rides_out_a_broker_outage():
+    from kafka.errors import KafkaConnectionError
+
+    clock = _FakeClock()
+    action, calls = _failing(4, KafkaConnectionError("111 ECONNREFUSED"))
+    assert retry_while_broker_away(action, "commit", sleep=clock.sleep, clock=lambda: clock.now) == "done"
+    assert len(calls) == 5
+    assert clock.pauses == [0.5, 1.0, 2.0, 4.0]  # backs off, capped later
+
+
+def test_commit_retry_gives_up_after_its_limit_and_on_errors_kafka_calls_final():
+    from kafka.errors import CommitFailedError, KafkaConnectionError
+
+    clock = _FakeClock()
+    action, calls = _failing(1000, KafkaConnectionError("down"))
+    with pytest.raises(KafkaConnectionError):
+        retry_while_broker_away(action, "commit", give_up_after=60, sleep=clock.sleep, clock=lambda: clock.now)
+    assert clock.now <= 60 and max(clock.pauses) == 10.0
+    action, calls = _failing(1, CommitFailedError("rebalanced"))
+    with pytest.raises(CommitFailedError):
+        retry_while_broker_away(action, "commit", sleep=clock.sleep, clock=lambda: clock.now)
+    assert len(calls) == 1
 
 
 def test_parse_start():
@@ -196,8 +255,8 @@ def test_broker_down_at_start_fails_fast_with_a_clear_error():
     assert time.monotonic() - started < 20
 
 
-@pytest.mark.parametrize("beam_runner", [False, True], ids=["local_runner", "beam_direct_runner"])
-def test_bounded_read_keeps_lineage_and_event_time(kafka_broker, beam_runner):
+@pytest.mark.parametrize("streaming", [True, False], ids=["prism", "fn_api_batch"])
+def test_bounded_read_keeps_lineage_and_event_time(kafka_broker, streaming):
     topic = kafka_broker.new_topic("lineage", 3)
     produce(kafka_broker.bootstrap, topic, 30)
     uri = f"kafka://{kafka_broker.bootstrap}/{topic}"
@@ -214,10 +273,19 @@ def test_bounded_read_keeps_lineage_and_event_time(kafka_broker, beam_runner):
         expected.append(("kafka", uri, f"partition {partition} offset {offset}", topic, partition,
                          offset, b"k%d" % i, BASE_TS + i * 1000, headers,
                          "plain_text" if i % 2 else None, b"story %d" % i, BASE_TS + i * 1000))
-    with streaming_pipeline(beam_runner) as p:
+    with streaming_pipeline(streaming) as p:
         raw = p | ReadWireStoriesFromKafka(kafka_broker.bootstrap, topic, start="earliest",
                                            stop_at_end=True)
         assert_that(raw | beam.Map(describe), equal_to(expected))
+
+
+def test_the_bundle_based_direct_runner_is_refused_before_launch(kafka_broker):
+    """It would end each partition's read after its first call (it drops the deferred remainder)."""
+    from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+
+    pipeline = beam.Pipeline(runner=BundleBasedDirectRunner(), options=PipelineOptions(["--streaming"]))
+    with pytest.raises(ValueError, match="BundleBasedDirectRunner does not resume"):
+        pipeline | ReadWireStoriesFromKafka(kafka_broker.bootstrap, "t", start="earliest")
 
 
 def test_start_positions(kafka_broker):
@@ -247,7 +315,7 @@ def test_start_positions(kafka_broker):
                     equal_to([b"story %d" % i for i in range(20, 30)]), label="time")
 
 
-@pytest.mark.parametrize("runner", ["streaming_direct", "portable"])
+@pytest.mark.parametrize("runner", ["prism", "portable"])
 def test_commit_reaches_end_offsets_only_when_every_item_is_acknowledged(kafka_broker, runner):
     topic = kafka_broker.new_topic("commit", 3)
     produce(kafka_broker.bootstrap, topic, 60)
@@ -258,7 +326,7 @@ def test_commit_reaches_end_offsets_only_when_every_item_is_acknowledged(kafka_b
         count = 3 if raw.source.offset % 3 == 0 else 1
         return [raw.source.for_item(i, count) for i in range(count)]
 
-    pipeline = streaming_pipeline() if runner == "streaming_direct" else portable_pipeline()
+    pipeline = streaming_pipeline() if runner == "prism" else portable_pipeline()
     with pipeline as p:
         raw = p | ReadWireStoriesFromKafka(kafka_broker.bootstrap, topic, group=group,
                                            stop_at_end=True)
@@ -330,32 +398,72 @@ def test_unbounded_read_discovers_a_topic_created_later_and_commits(kafka_broker
             assert time.monotonic() < deadline, committed(kafka_broker.bootstrap, "later", topic, 2)
             time.sleep(0.5)
     finally:
-        result.cancel()
+        cancel_and_wait(result)
 
 
 def test_reader_survives_a_broker_outage_and_resumes_where_it_was(kafka_broker):
-    """The broker stops mid-run and comes back (empty: memory storage) on the same port;
-    the topic is re-created and refilled; the reader carries on from its own position."""
+    """The broker stops mid-run and comes back on the same port with its data (topics,
+    records, committed offsets); the reader carries on from its own position and reads
+    what is produced after the outage."""
+    import signal
+    import subprocess
+    import sys
+
     topic = kafka_broker.new_topic("outage", 3)
     produce(kafka_broker.bootstrap, topic, 30)
-    pipeline = streaming_pipeline()
-    raw = pipeline | ReadWireStoriesFromKafka(kafka_broker.bootstrap, topic, group="outage",
-                                              start="earliest", discovery_interval=0.5)
-    raw | beam.Map(lambda r: r.source) | CommitKafkaOffsets(kafka_broker.bootstrap, "outage")
-    result = pipeline.run()
+    # Its own process: the pipeline must not share an SDK worker with the jobs
+    # the earlier tests of this module ran (and cancelled) in this one.
+    log = open(kafka_broker.home / "outage-pipeline.log", "w")  # noqa: SIM115  (closed below)
+    child = subprocess.Popen([sys.executable, "-c", _OUTAGE_PIPELINE, kafka_broker.bootstrap, topic],
+                             cwd=Path(__file__).resolve().parents[1], stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+
+    def tail() -> str:
+        if child.poll() is None:  # a stalled pipeline: its threads' stacks, for the report
+            os.kill(child.pid, signal.SIGUSR1)
+            time.sleep(2)
+        return (kafka_broker.home / "outage-pipeline.log").read_text(errors="replace")[-20000:]
+
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while committed(kafka_broker.bootstrap, "outage", topic) != {0: 10, 1: 10, 2: 10}:
-            assert time.monotonic() < deadline
+            if child.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"nothing committed in 90 s, exit {child.poll()}:\n{tail()}")
             time.sleep(0.5)
         kafka_broker.stop()
         time.sleep(3)  # readers and the commit stage see the broker gone
         kafka_broker.start()
-        kafka_broker.create_topic(topic, 3)
-        produce(kafka_broker.bootstrap, topic, 60)  # offsets 0-19 again per partition
+        produce(kafka_broker.bootstrap, topic, 30, start=30)  # offsets 10-19 of each partition
         deadline = time.monotonic() + 90
         while committed(kafka_broker.bootstrap, "outage", topic) != {0: 20, 1: 20, 2: 20}:
-            assert time.monotonic() < deadline, committed(kafka_broker.bootstrap, "outage", topic)
+            if child.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"committed {committed(kafka_broker.bootstrap, 'outage', topic)} after the "
+                            f"restart, exit {child.poll()}:\n{tail()}")
             time.sleep(0.5)
     finally:
-        result.cancel()
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait(30)
+        log.close()
+
+
+#: The outage test's pipeline (argv: bootstrap, topic): the Kafka source and the
+#: offset commits alone, on Prism, until killed.
+_OUTAGE_PIPELINE = """
+import faulthandler
+import signal
+import sys
+faulthandler.register(signal.SIGUSR1, all_threads=True)
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from pipelines.runners import resolve_runner
+from transforms.kafka_io import CommitKafkaOffsets, ReadWireStoriesFromKafka
+
+bootstrap, topic = sys.argv[1], sys.argv[2]
+options = PipelineOptions(["--streaming"])
+pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
+raw = pipeline | ReadWireStoriesFromKafka(bootstrap, topic, group="outage", start="earliest",
+                                          discovery_interval=0.5)
+raw | beam.Map(lambda r: r.source) | CommitKafkaOffsets(bootstrap, "outage")
+pipeline.run().wait_until_finish()
+"""

@@ -1,4 +1,4 @@
-"""The ingest pipeline on Kafka, end to end, against a real broker (Tansu).
+"""The ingest pipeline on Kafka, end to end, against a real Apache Kafka broker.
 
 The seed and a few hundred Reuters-21578 stories are replayed into a
 3-partition topic with garbage messages among them; ``build_pipeline`` reads

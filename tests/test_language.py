@@ -225,3 +225,44 @@ def test_word_frequencies_are_unigram_log_likelihoods():
     words = words_of("hun sagde at banken hævede renten")
     assert list(WordFrequencies().log_likelihoods(words, ["da", "no", "sv"])) == list(
         frequencies.log_likelihoods(words, ["da", "no", "sv"]))
+
+
+def test_marker_words_are_derived_for_every_group_member():
+    from transforms.language_markers import (
+        GROUPS, LIST_CODES, MARKER_TOP, OWN_WORDS, RELATIVE_TOP, marker_words)
+    from transforms.language_words import commonest_words
+
+    markers = marker_words()
+    members = [code for group in GROUPS for code in group]
+    assert set(markers) == set(members)
+    for group in GROUPS:
+        for code in group:
+            # Every relative has its own evidence, or the others win every close call.
+            assert len(markers[code]) >= 15, (code, sorted(markers[code]))
+            assert code in LIST_CODES or code in OWN_WORDS, code
+            source = set(commonest_words(LIST_CODES[code], MARKER_TOP)) if code in LIST_CODES else set()
+            assert markers[code] <= source | OWN_WORDS.get(code, frozenset()), code
+            for relative in group:
+                if relative != code:
+                    common = set(commonest_words(LIST_CODES[relative], RELATIVE_TOP)) \
+                        if relative in LIST_CODES else set(OWN_WORDS.get(relative, ()))
+                    assert not markers[code] & common, (code, relative, markers[code] & common)
+    # Words that tell the relatives apart, as the grammars say.
+    assert {"hvad", "meget"} <= markers["da"] and {"hva", "mye", "ikkje"} <= markers["no"]
+    assert "els" in markers["ca"] and "las" in markers["es"]
+    assert "ktorý" in markers["sk"] and "který" in markers["cs"]
+    assert "във" in markers["bg"] and "ќе" in markers["mk"]
+    assert {"nie", "vir"} <= markers["af"] and "niet" in markers["nl"]
+    assert "आहे" in markers["mr"] and "छ" in markers["ne"] and "है" in markers["hi"]
+    assert marker_words() is markers  # built once per process
+
+
+def test_commonest_words_are_words_commonest_first():
+    from transforms.language_words import commonest_words
+
+    danish = commonest_words("da", 50)
+    assert len(danish) == 50 == len(set(danish))
+    assert danish.index("og") < danish.index("hvad")
+    assert all(word.isalpha() for word in danish)  # "00", "2" and the like are skipped
+    hindi = commonest_words("hi", 30)
+    assert "है" in hindi and "नहीं" in hindi  # vowel signs are marks, kept in the word

@@ -262,6 +262,9 @@ def test_inline_attributions_in_body_text(paragraph, expected):
         ("ST. PETERSBURG, Russia (AP) — Snow fell.", Dateline("St. Petersburg, Russia", None, "Associated Press"), "Snow fell."),
         ("RIO DE JANEIRO, Jan 5 (Reuters) - Rain fell.", Dateline("Rio de Janeiro", "Jan 5", "Reuters"), "Rain fell."),
         ("Berlin (dpa) - Der Bundestag tagt.", Dateline("Berlin", None, "dpa"), "Der Bundestag tagt."),
+        # AP teletype copy: the dash is a spaced underscore.
+        ("DOVER, Del. (AP) _ The tide came in.", Dateline("Dover, Del.", None, "Associated Press"),
+         "The tide came in."),
     ],
 )
 def test_dateline_is_split_from_the_paragraph(paragraph, dateline, rest):
@@ -273,6 +276,7 @@ def test_dateline_is_split_from_the_paragraph(paragraph, dateline, rest):
     [
         "Russian President Vladimir Putin said on Friday he was ready to talk.",
         "NATO allies met in Brussels - and agreed nothing.",
+        "The snake_case name _ and a spaced underscore are not a dateline.",
         "UPDATE 1 - Oil prices rose.",
         "The company said: profits fell.",
         "YEAR - period ended October 31, 1986",

@@ -1,7 +1,7 @@
 """End to end on files: the seed in, enriched Avro out, on real Beam runners.
 
 Batch on the FnApiRunner (what DirectRunner uses for batch), the seed
-replayed under TestStream on the BundleBasedDirectRunner, and the portable
+replayed under TestStream on Prism (the local streaming runner), and the portable
 path Flink uses (PortableRunner, embedded job service, LOOPBACK workers).
 Output is always read back from the Avro files with the project's schema.
 """
@@ -20,13 +20,14 @@ import apache_beam as beam
 import fastavro
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
-from transforms.local_streaming import local_streaming_runner
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_stream import TestStream
+from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.transforms.window import TimestampedValue
 
 from pipelines.cli import main as cli_main
 from pipelines.ingest import run
+from pipelines.runners import resolve_runner
 from schemas import load_schema
 from tests.conftest import SEED
 from transforms.model import RawInput, SourcePosition
@@ -142,7 +143,7 @@ def test_seed_replayed_as_a_test_stream_gives_the_batch_records():
 
     options = PipelineOptions()
     options.view_as(StandardOptions).streaming = True
-    with beam.Pipeline(runner=local_streaming_runner(), options=options) as streaming:
+    with beam.Pipeline(runner=resolve_runner(options), options=options) as streaming:
         stream = (TestStream()
                   .advance_watermark_to(1_645_699_000)
                   .add_elements([TimestampedValue(seed, seed.event_time / 1000)])
@@ -150,19 +151,15 @@ def test_seed_replayed_as_a_test_stream_gives_the_batch_records():
                   .add_elements([TimestampedValue(copy, copy.event_time / 1000)])
                   .advance_watermark_to_infinity())
         stories = streaming | stream | ProcessStories(event_time_from="source")
-        # Collected as they come, not with assert_that: the local runner lets
-        # the watermark run ahead of stories a stateful step still holds, so a
-        # windowed assertion could close before the last story reaches it.
-        stories[ProcessStories.STORIES] | "Collect" >> beam.Map(_collect, "streaming")
+        assert_that(stories[ProcessStories.STORIES] | "Comparable" >> beam.Map(_comparable),
+                    equal_to(_COLLECTED["batch"]))
 
-    by_id = lambda records: sorted(records, key=lambda r: r["id"])
-    assert by_id(_COLLECTED["streaming"]) == by_id(_COLLECTED["batch"])
     statuses = sorted(r["dedup"]["status"] for r in _COLLECTED["batch"])
     assert statuses == ["DUPLICATE", "UNIQUE"]
 
 
-#: Records collected by in-process runners, per run.
-_COLLECTED: dict[str, list] = {"batch": [], "streaming": []}
+#: Records collected by the in-process batch runner.
+_COLLECTED: dict[str, list] = {"batch": []}
 
 
 def _collect(story, run: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines.runners import resolve_runner
 from transforms.enrich import EnrichStories
 from transforms.ingested_files import (
     STATUS_ERROR,
@@ -29,7 +30,6 @@ from transforms.ingested_files import (
     list_folder,
     settle,
 )
-from transforms.local_streaming import local_streaming_runner
 from transforms.parse import ParseStories
 from transforms.watch import (
     ERROR_DIR,
@@ -126,6 +126,21 @@ def test_store_records_durably_and_a_second_reader_sees_it(tmp_path):
     assert reader.refresh() == 1 and reader.contains("/d/b.txt", 1, 5) and len(reader) == 2
 
 
+def test_store_syncs_a_new_journal_and_state_directory_into_their_directories(tmp_path, monkeypatch):
+    from tests.test_write import DiskOps
+
+    ops = DiskOps(monkeypatch)
+    store = IngestedFilesStore(str(tmp_path))
+    store.record([IngestedFile("/d/a", 1, 1, None, STATUS_INGESTED)])
+    state = os.path.dirname(journal_path(str(tmp_path)))
+    journal = os.stat(journal_path(str(tmp_path))).st_ino
+    assert ops.events == [("fsync-file", journal), ("fsync-dir", os.stat(state).st_ino),
+                          ("fsync-dir", os.stat(tmp_path).st_ino)]
+    ops.events.clear()
+    store.record([IngestedFile("/d/b", 1, 1, None, STATUS_INGESTED)])
+    assert ops.events == [("fsync-file", journal)]  # an append changes no directory
+
+
 def test_store_skips_a_torn_last_line_until_it_is_complete(tmp_path):
     store = IngestedFilesStore(str(tmp_path))
     store.record([IngestedFile("/d/a", 1, 1, None, STATUS_INGESTED)])
@@ -190,7 +205,8 @@ def test_read_drop_folders_fails_before_launch_on_bad_options(tmp_path):
 
 def _run_watch(folder: Path, out: Path, drops, *, polls: int, move: bool, settle_seconds=0.6):
     """Run the drop-folder chain for ``polls`` polls; ``drops()`` runs while it polls."""
-    pipeline = beam.Pipeline(runner=local_streaming_runner(), options=PipelineOptions(streaming=True))
+    options = PipelineOptions(streaming=True)
+    pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
     read = pipeline | "ReadDropFolders" >> ReadDropFolders(
         [str(folder)], poll_interval_seconds=0.3, settle_seconds=settle_seconds,
         state_dir=str(out), max_polls=polls, move_processed=move)

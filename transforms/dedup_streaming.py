@@ -39,9 +39,9 @@ Three steps; only the first two hold state.
    story of its content hash. A confirmed pair leaves as a ``Match``
    timestamped at the later story's event time.
 
-   State layout (measured on the local runner, which encodes every value
-   with its coder on each write and decodes on each read, as Flink's
-   RocksDB backend does): entries live in *blocks* (``IndexBlock``: columns
+   State layout (measured on Beam's BundleBasedDirectRunner, the local
+   streaming runner before Prism, which encodes every value with its coder
+   on each write and decodes on each read, as Flink's RocksDB backend does): entries live in *blocks* (``IndexBlock``: columns
    of numpy arrays stored raw behind a fixed header, ``BytesCoder``, which
    decode as views on the stored bytes; a story's shingles
    and signature once per key, its postings as (bucket, band, row)
@@ -51,8 +51,8 @@ Three steps; only the first two hold state.
    ``sealed`` as one block per event-time cell (a horizon / ``_CELLS``); when
    ``sealed`` holds more than about two blocks per cell it is merged by cell.
    So a story reads a bounded number of blocks (a few dozen), decoding them
-   is ``numpy.frombuffer`` (and decoded blocks are kept by content, so the
-   local runner, which hands back the same bytes, decodes each block once),
+   is ``numpy.frombuffer`` (and decoded blocks are kept by content, so a
+   runner that hands back the same bytes decodes each block once),
    and selecting a bucket is one vectorized comparison over the key's
    posting values (8 bytes a posting); no per-story rewrite of the key's
    state. One event-time timer
@@ -165,9 +165,9 @@ BAND_INDEX_STEP, CLUSTER_LEDGER_STEP = STATEFUL_STEP_NAMES
 #: Index keys: a story's buckets (its bands and its content hash) go to
 #: ``bucket value mod INDEX_SHARDS``, so it reaches at most this many keys
 #: (about 7 of 8 for 17 buckets). More shards: more parallelism on Flink and
-#: smaller keys; fewer: fewer index elements per story (the local runner's
+#: smaller keys; fewer: fewer index elements per story (a local runner's
 #: cost is per element and per key). Measured on 2,000 Reuters stories on
-#: the local runner: 4 shards 112 stories/s, 8 104/s, 16 54/s.
+#: the BundleBasedDirectRunner: 4 shards 112 stories/s, 8 104/s, 16 54/s.
 INDEX_SHARDS = 8
 #: Output tag of the fingerprint step towards the band index.
 _INDEX = "index"
@@ -566,8 +566,8 @@ def _select_all(blocks: list[IndexBlock], postings: list[tuple[int, int]], conte
 
 class _BlockCache:
     """Decoded blocks by their bytes, up to a byte budget. Content-addressed,
-    so never stale: a runner that hands back the same bytes objects (the
-    local runner keeps state as Python objects) decodes each block once; one
+    so never stale: a runner that hands back the same bytes objects (one
+    that keeps state as Python objects in process) decodes each block once; one
     that hands fresh copies pays a hash of the bytes instead of a decode.
     A decoded block is views on its bytes, so an entry costs its bytes (no
     more, and nothing at all where the state holds the same object), and
@@ -797,9 +797,19 @@ class _BandIndexFn(beam.DoFn):
         self._expired = Metrics.counter(NAMESPACE, "dedup_index_entries_expired")
         self._pairs = Metrics.counter(NAMESPACE, "dedup_pairs_matched")
 
+    def start_bundle(self):
+        # A key's state as this bundle last left it, read from the runner once
+        # per bundle: a runner without a state cache across requests (Prism)
+        # answers every read with the key's whole bags, over gRPC, and the
+        # keys' elements come many to a bundle. Only this step writes its
+        # keys' state and a bundle holds a key on one instance, so the copy
+        # stays exact until the bundle ends; a timer callback drops it.
+        self._keys: dict = {}
+
     def process(
         self,
         element,
+        window=beam.DoFn.WindowParam,
         sealed=beam.DoFn.StateParam(SEALED),
         recent=beam.DoFn.StateParam(RECENT),
         meta=beam.DoFn.StateParam(META),
@@ -807,10 +817,14 @@ class _BandIndexFn(beam.DoFn):
     ):
         key, (postings, fp) = element
         config = self._config
-        sealed_stored, recent_stored = list(sealed.read()), list(recent.read())
-        sealed_blocks = [_BLOCKS.decode(data) for data in sealed_stored]
-        recent_blocks = [_BLOCKS.decode(data) for data in recent_stored]
-        due, warm = meta.read() or (None, False)
+        known_state = self._keys.get((key, window))
+        if known_state is None:
+            sealed_stored, recent_stored = list(sealed.read()), list(recent.read())
+            sealed_blocks = [_BLOCKS.decode(data) for data in sealed_stored]
+            recent_blocks = [_BLOCKS.decode(data) for data in recent_stored]
+            due, warm = meta.read() or (None, False)
+        else:
+            sealed_stored, recent_stored, sealed_blocks, recent_blocks, due, warm = known_state
         warm_before = warm
         new_blocks = []
         if not warm:
@@ -830,13 +844,21 @@ class _BandIndexFn(beam.DoFn):
         # else: the same record again: indexed once, the ledger marks the copy
         if new_blocks:
             self._added.inc(sum(len(block.buckets) for block in new_blocks))
-            recent_blocks.extend(new_blocks)
+            recent_blocks = recent_blocks + new_blocks
             if len(recent_blocks) >= _COMPACT_RECENT:
-                rewrote_sealed = self._compact(sealed, recent, sealed_blocks, recent_blocks)
+                added, rewrote_sealed = self._compact(sealed, recent, sealed_blocks, recent_blocks)
                 _BLOCKS.forget(recent_stored + (sealed_stored if rewrote_sealed else []))
+                sealed_stored = [] if rewrote_sealed else list(sealed_stored)
+                sealed_blocks = [] if rewrote_sealed else list(sealed_blocks)
+                sealed_stored.extend(data for data, _ in added)
+                sealed_blocks.extend(block for _, block in added)
+                recent_stored, recent_blocks = [], []
             else:
+                recent_stored = list(recent_stored)
                 for block in new_blocks:
-                    recent.add(block.encode())
+                    data = block.encode()
+                    recent.add(data)
+                    recent_stored.append(data)
             oldest = min(int(block.times.min()) for block in new_blocks)
             expiry = _expiry_at_cell_end(oldest, config.horizon_millis)
             if due is None or expiry < due:
@@ -845,21 +867,24 @@ class _BandIndexFn(beam.DoFn):
             meta.write((due, warm))
         elif not warm_before:
             meta.write((due, warm))
+        self._keys[(key, window)] = (sealed_stored, recent_stored, sealed_blocks, recent_blocks,
+                                     due, warm)
 
-    def _compact(self, sealed, recent, sealed_blocks: list, recent_blocks: list) -> bool:
+    def _compact(self, sealed, recent, sealed_blocks: list, recent_blocks: list) -> tuple[list, bool]:
         """Recent blocks into sealed, one block per cell; sealed merged per
-        cell when it holds more than about two blocks per cell (then True)."""
+        cell when it holds more than about two blocks per cell (then True).
+        Returns the (bytes, block) pairs added to sealed, and that flag."""
         cell = _cell_millis(self._config.horizon_millis)
         merged = IndexBlock.merge(recent_blocks).by_cell(cell)
         recent.clear()
-        if len(sealed_blocks) + len(merged) > 2 * (_CELLS + 2):
+        rewrite = len(sealed_blocks) + len(merged) > 2 * (_CELLS + 2)
+        if rewrite:
             sealed.clear()
-            for block in IndexBlock.merge(sealed_blocks + merged).by_cell(cell):
-                sealed.add(block.encode())
-            return True
-        for block in merged:
-            sealed.add(block.encode())
-        return False
+            merged = IndexBlock.merge(sealed_blocks + merged).by_cell(cell)
+        added = [(block.encode(), block) for block in merged]
+        for data, _ in added:
+            sealed.add(data)
+        return added, rewrite
 
     @on_timer(EXPIRE)
     def expire_old(
@@ -870,6 +895,7 @@ class _BandIndexFn(beam.DoFn):
         meta=beam.DoFn.StateParam(META),
         expire=beam.DoFn.TimerParam(EXPIRE),
     ):
+        self._keys.clear()  # rewritten below: read again
         horizon = self._config.horizon_millis
         oldest = fired.micros // _MILLI - horizon  # entries older than this expire
         _, warm = meta.read() or (None, True)
@@ -938,7 +964,12 @@ class _ClusterLedgerFn(beam.DoFn):
             # output watermark at its own time, so a story released by a
             # later timer than its event time would be late downstream.
             micros = event_time * _MILLI
-            release.set(Timestamp(micros=micros), dynamic_timer_tag=str(micros))
+            # 1 ms past its time (timers are in millis): Prism fires a timer once
+            # the watermark *reaches* it, while matches stamped at that very time
+            # (from the index) may still be on their way; the story was then
+            # released without them (live exact copies with one event time both
+            # came out UNIQUE). A timer at F releases the stories up to F - 1 ms.
+            release.set(Timestamp(micros=micros + _MILLI), dynamic_timer_tag=str(micros))
             released, started, late = meta.read() or (None, False, False)
             if released is not None and micros <= released and not late:
                 meta.write((released, started, True))  # late: its timer must not be skipped
@@ -953,10 +984,11 @@ class _ClusterLedgerFn(beam.DoFn):
         forget=beam.DoFn.TimerParam(FORGET),
     ):
         released, started, late = meta.read() or (None, False, False)
-        if released is not None and fired.micros <= released and not late:
+        fired_through = fired.micros - _MILLI  # see process(): timers fire 1 ms late
+        if released is not None and fired_through <= released and not late:
             return  # released by a later timer of the same round
         # The watermark has passed both the fired time and what was released.
-        through = fired.micros if released is None else max(fired.micros, released)
+        through = fired_through if released is None else max(fired_through, released)
         now = through // _MILLI
         held = list(waiting.read())
         ready = [pickle.loads(payload) for event_time, is_story, payload in held

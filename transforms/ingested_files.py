@@ -6,8 +6,9 @@ Two pure pieces, usable without Beam:
   one JSON line per file version that is done: its path, size, mtime (ns), content
   hash (SHA-256), how many items it held and how many were dead-lettered, and where
   it was moved. A line is appended (and fsynced) only after every record of that
-  file was written, so after a crash a file is either recorded or ingested again,
-  never lost. Readers tail the journal; a torn last line (a crash mid-append) is
+  file was durably written, so after a crash a file is either recorded or ingested
+  again, never lost (ingested again, its stories are marked ``DUPLICATE`` of
+  their first copies: see ``transforms.watch``). Readers tail the journal; a torn last line (a crash mid-append) is
   skipped until it is complete. Several writers may append: each entry is one
   ``write()`` on an ``O_APPEND`` descriptor. Local filesystems only.
 * ``settle()``: decides from one listing which files are complete. A file is
@@ -152,10 +153,14 @@ class IngestedFilesStore:
         entries = list(entries)
         if not entries:
             return
+        # Imported here: the sink's helper, without loading Beam with this module.
+        from transforms.write import fsync_directory
+
         payload = "".join(entry.to_json() + "\n" for entry in entries).encode("utf-8")
         directory = os.path.dirname(self.path)
-        created = not os.path.isdir(directory)
+        created_directory = not os.path.isdir(directory)
         os.makedirs(directory, exist_ok=True)
+        created_journal = not os.path.exists(self.path)
         descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             written = os.write(descriptor, payload)
@@ -164,21 +169,12 @@ class IngestedFilesStore:
             os.fsync(descriptor)
         finally:
             os.close(descriptor)
-        if created:
-            _fsync_directory(directory)
-
-
-def _fsync_directory(directory: str) -> None:
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
+        # A new journal (or ``_state``) is a new name in its directory: on
+        # disk only once the directory is.
+        if created_journal:
+            fsync_directory(directory)
+        if created_directory:
+            fsync_directory(os.path.dirname(directory))
 
 
 @dataclass(frozen=True)

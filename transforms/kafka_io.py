@@ -30,7 +30,7 @@ below which every record is done. Records carry ``kafka_span`` (the offset
 the reader started at and the first offset the record covers) so that offset
 gaps (compaction, transaction markers) do not stall the commit. It uses keyed
 state only (no bundle finalization, no timers), so it behaves the same on the
-BundleBasedDirectRunner, the portable runner and Flink. Each record must give
+FnApiRunner, Prism, the portable runner and Flink. Each record must give
 at least one acknowledgement (the parse stage dead-letters empty packages).
 
 Watermark: per partition, the largest record timestamp seen minus
@@ -43,13 +43,18 @@ Sink: ``WriteStoriesToKafka`` / ``WriteDeadLettersToKafka`` write Avro
 (``schemas/story.avsc`` / ``schemas/dead_letter.avsc``) framed as Avro
 single-object encoding (``C3 01`` + 8-byte little-endian CRC-64-AVRO
 fingerprint of the schema's parsing canonical form + binary datum) by default,
-or Confluent wire format (``00`` + 4-byte big-endian schema id + datum).
+or Confluent wire format (``00`` + 4-byte big-endian schema id + datum); each
+schema has its own registry id, so the two sinks take one each.
 Stories are keyed by story id, dead letters by their source's record id. The
 producer is flushed in ``finish_bundle`` and every send is checked before the
 bundle commits; the sinks then output what they delivered (the records, so
 that sinks can be chained and the last one's output acknowledges all of them,
 or with ``emit="positions"`` their ``SourcePosition``: acknowledgements for
-``CommitKafkaOffsets``).
+``CommitKafkaOffsets``). Each counts the messages it delivered
+(``kafka_story_messages_written`` / ``kafka_dead_letter_messages_written``);
+the last sink of a chain also counts the run summary's breakdown
+(``written_language_*`` / ``dead_letter_*``, ``breakdown=True``), so a record
+written to two sinks is broken down once.
 ``decode_story_message`` / ``decode_message`` read the framing back.
 
 Failures: a broker unreachable at start raises ``BrokerUnavailableError``
@@ -83,10 +88,10 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from transforms.model import DeadLetter, RawInput, SourcePosition, Story
+from transforms.resume import pause_then_defer, runner_honours_resume_delays
 
 __all__ = [
     "close_kafka_readers",
-    "streaming_direct_runner",
     "ReadWireStoriesFromKafka",
     "CommitKafkaOffsets",
     "WriteStoriesToKafka",
@@ -95,11 +100,14 @@ __all__ = [
     "check_broker",
     "parse_start",
     "advance_frontier",
+    "java_reader_start_offsets",
+    "retry_while_broker_away",
     "encode_single_object",
     "encode_confluent",
     "decode_message",
     "decode_story_message",
     "schema_fingerprint",
+    "check_confluent_schema_id",
     "kafka_uri",
     "FORMAT_HEADER",
     "START_COMMITTED",
@@ -120,6 +128,8 @@ _SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 _UNBOUNDED_END = sys.maxsize
 _SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 _NAMESPACE = "wire_ingest"
+# Longer than the producer's delivery timeout: a send fails by its own timeout first.
+_FLUSH_SECONDS = 150
 
 
 class BrokerUnavailableError(RuntimeError):
@@ -276,78 +286,54 @@ class ReadWireStoriesFromKafka(beam.PTransform):
     def expand(self, pbegin):
         if self._check_at_start:
             check_broker(self._bootstrap, consumer_config=self._consumer_config)
-        mode = _runner_mode(pbegin.pipeline)
-        eager = mode != _FN_API
         locate = _LocatePartitions(self._bootstrap, self._group, self._start, self._stop_at_end,
                                    self._consumer_config)
         if self._stop_at_end:
             discover = _ListPartitionsFn(locate)
-            read_class = _EagerReadBoundedPartitionFn if eager else _ReadBoundedPartitionFn
-            read = read_class(self._consumer_config, mode=mode, **self._read)
+            read = _ReadBoundedPartitionFn(self._consumer_config, **self._read)
         else:
-            watch_class = _EagerWatchPartitionsFn if eager else _WatchPartitionsFn
-            discover = watch_class(locate, self._discovery_interval)
-            read_class = _EagerReadPartitionFn if eager else _ReadPartitionFn
-            read = read_class(self._consumer_config, mode=mode, **self._read)
-        partitions = (
+            delays = runner_honours_resume_delays(pbegin.pipeline)
+            discover = _WatchPartitionsFn(locate, self._discovery_interval, resume_delays=delays)
+            read = _ReadPartitionFn(self._consumer_config,
+                                    call_seconds=reader_call_seconds(pbegin.pipeline),
+                                    resume_delays=delays, **self._read)
+        return (
             pbegin
             | "Impulse" >> beam.Create([self._topic])
             | "DiscoverPartitions" >> beam.ParDo(discover)
-        )
-        if not (eager and not self._stop_at_end):
-            return partitions | "ReadPartitions" >> beam.ParDo(read).with_output_types(RawInput)
-        # The BundleBasedDirectRunner runs a splittable DoFn behind a
-        # GroupByKey, which Beam refuses on an unbounded input without a
-        # trigger: fire per descriptor, then restore the default windowing.
-        return (
-            partitions
-            | "FirePerPartition" >> beam.WindowInto(
-                GlobalWindows(), trigger=Repeatedly(AfterCount(1)),
-                accumulation_mode=AccumulationMode.DISCARDING)
             | "ReadPartitions" >> beam.ParDo(read).with_output_types(RawInput)
-            | "DefaultWindowing" >> beam.WindowInto(GlobalWindows())
         )
 
 
-_FN_API = "fn_api"
-_LOCAL = "local"
+#: Seconds a reader's call runs on Prism before it checkpoints; see ``reader_call_seconds``.
+PRISM_CALL_SECONDS = 0.5
 
 
-def _runner_mode(pipeline) -> str:
-    """How the splittable DoFns must behave on the pipeline's runner.
+def reader_call_seconds(pipeline) -> Optional[float]:
+    """How long one call of the unbounded reader may run on the pipeline's runner.
 
-    ``fn_api`` (portable, Flink, FnApiRunner): a lazy ``process`` that calls
-    ``defer_remainder`` when caught up. ``local``: a BundleBasedDirectRunner
-    (the project's local streaming runner, ``transforms.local_streaming``, or
-    Beam's own, which gets the same fixes installed here so that it resumes
-    ``defer_remainder``): ``process`` must be eager (a list), since that runner
-    checks that the restriction is done right after calling it, before a
-    generator has run.
+    Prism hands a bundle's output downstream only when the bundle ends, and
+    asks a bundle to split only when it makes no progress: a partition with a
+    steady trickle of records would hold them for many seconds, so there a call
+    ends (checkpointing its remainder, resumed at once) after
+    ``PRISM_CALL_SECONDS``. Elsewhere (Flink, the FnApiRunner) a call reads
+    until it is caught up (None). Flink jobs that sometimes read nothing
+    once seemed tied to the limit there; the cause was Beam's checkpoint
+    buffer (``pipelines.flink.FINISH_BUNDLE_BEFORE_CHECKPOINTING``), and the
+    limit has not been measured on Flink since.
+
+    Raises:
+      ValueError: on Beam's BundleBasedDirectRunner, which does not resume a
+        deferred remainder (the read would stop after its first call).
     """
     from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 
-    if not isinstance(getattr(pipeline, "runner", None), BundleBasedDirectRunner):
-        return _FN_API
-    from transforms.local_streaming import install_direct_runner_fixes
-
-    install_direct_runner_fixes()
-    return _LOCAL
-
-
-def _unwrap_restriction(restriction):
-    """The OffsetRange inside what the BundleBasedDirectRunner resumes with.
-
-    Beam 2.77's BundleBasedDirectRunner resumes a checkpointed restriction
-    with the list of ``SplitResultResidual`` the Fn API invoker returns
-    (``((element, (restriction, watermark state)), size)`` windowed) instead
-    of the restriction itself.
-    """
-    if isinstance(restriction, OffsetRange):
-        return restriction
-    if isinstance(restriction, (list, tuple)) and restriction and hasattr(restriction[0], "residual_value"):
-        (_, (inner, _)), _ = restriction[0].residual_value.value
-        return inner
-    raise TypeError(f"not an offset restriction: {restriction!r}")
+    runner = getattr(pipeline, "runner", None)
+    if isinstance(runner, BundleBasedDirectRunner):
+        raise ValueError("ReadWireStoriesFromKafka: the BundleBasedDirectRunner does not resume "
+                         "splittable DoFns; run on Prism (--runner PrismRunner, or DirectRunner "
+                         "with --streaming), the FnApiRunner, the portable runner or Flink")
+    return PRISM_CALL_SECONDS if type(runner).__name__ == "PrismRunner" else None
 
 
 class _LocatePartitions:
@@ -377,7 +363,7 @@ class _LocatePartitions:
         if not tps:
             return []
         begin = consumer.beginning_offsets(tps)
-        end = _end_offsets(self.bootstrap, tps, self.consumer_config) \
+        end = consumer.end_offsets(tps) \
             if self.stop_at_end or self.start in (START_LATEST,) or isinstance(self.start, int) \
             else {}
         out = []
@@ -390,8 +376,7 @@ class _LocatePartitions:
                 committed = consumer.committed(tp)
                 first = begin[tp] if committed is None else max(committed, begin[tp])
             else:
-                first = _offset_for_time(self.bootstrap, tp, self.start, begin[tp], end[tp],
-                                         consumer, self.consumer_config)
+                first = _offset_for_time(consumer, tp, self.start, end[tp])
             stop = end.get(tp) if self.stop_at_end else None
             if stop is not None:
                 first = min(first, stop)
@@ -401,58 +386,25 @@ class _LocatePartitions:
         return out
 
 
-def _end_offsets(bootstrap: str, tps, consumer_config: dict) -> dict:
-    """End offsets, taking the high watermark of a fetch over the listed offset.
-
-    Some Kafka-protocol brokers (Tansu) list the last batch's base offset + 1
-    as the latest offset; the fetch response's high watermark is exact.
-    """
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             **consumer_config)
+def java_reader_start_offsets(bootstrap: str, topic: str, group: str,
+                              start: Union[str, int]) -> dict[int, int]:
+    """Partition -> the offset a read of ``topic`` for ``group`` starts at, as
+    this reader's ``describe`` finds it (committed, else earliest; or by time).
+    The Java reader's commit frontier starts there."""
+    locate = _LocatePartitions(bootstrap, group, start, False, {})
+    consumer = locate.consumer()
     try:
-        listed = consumer.end_offsets(tps)
-        begin = consumer.beginning_offsets(tps)
-        consumer.assign(tps)
-        for tp in tps:
-            consumer.seek(tp, max(listed[tp] - 1, begin[tp]))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if all(consumer.highwater(tp) is not None for tp in tps):
-                break
-            consumer.poll(timeout_ms=200, max_records=1)
-        return {tp: max(listed[tp], consumer.highwater(tp) or 0) for tp in tps}
+        partitions = locate.partitions(consumer, topic)
+        return {p.partition: p.start for p in locate.describe(consumer, topic, partitions)}
     finally:
         consumer.close()
 
 
-def _offset_for_time(bootstrap, tp, millis: int, begin: int, end: int, consumer,
-                     consumer_config: dict) -> int:
-    """Offset of the first record with timestamp >= ``millis`` (``end`` if none).
-
-    Starts from the broker's ``offsets_for_times`` answer and scans forward,
-    since some brokers answer with an earlier offset than the exact one.
-    """
-    from kafka import KafkaConsumer
-
+def _offset_for_time(consumer, tp, millis: int, end: int) -> int:
+    """Offset of the first record with timestamp >= ``millis`` (``end`` if none),
+    as the broker's ListOffsets by timestamp answers it."""
     found = consumer.offsets_for_times({tp: millis}).get(tp)
-    lower = begin if found is None else max(begin, min(found.offset, end))
-    scanner = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                            **consumer_config)
-    try:
-        scanner.assign([tp])
-        scanner.seek(tp, lower)
-        position = lower
-        deadline = time.monotonic() + 60
-        while position < end and time.monotonic() < deadline:
-            for record in scanner.poll(timeout_ms=500).get(tp, []):
-                if record.timestamp >= millis:
-                    return record.offset
-                position = record.offset + 1
-        return end
-    finally:
-        scanner.close()
+    return end if found is None else min(found.offset, end)
 
 
 class _ListPartitionsFn(beam.DoFn):
@@ -478,7 +430,7 @@ class _PartitionNumbersProvider(RestrictionProvider):
         return OffsetRange(0, _UNBOUNDED_END)
 
     def create_tracker(self, restriction):
-        return _CheckpointOnlyTracker(_unwrap_restriction(restriction))
+        return _CheckpointOnlyTracker(restriction)
 
     def split(self, element, restriction):
         yield restriction
@@ -507,9 +459,10 @@ class _CheckpointOnlyTracker(OffsetRestrictionTracker):
 class _WatchPartitionsFn(beam.DoFn):
     """Unbounded mode: emits each partition once, as it appears, forever."""
 
-    def __init__(self, locate: _LocatePartitions, interval: float):
+    def __init__(self, locate: _LocatePartitions, interval: float, resume_delays: bool = True):
         self._locate = locate
         self._interval = interval
+        self._resume_delays = resume_delays
 
     def setup(self):
         self._consumer = None
@@ -518,12 +471,6 @@ class _WatchPartitionsFn(beam.DoFn):
         if getattr(self, "_consumer", None) is not None:
             _close_quietly(self._consumer)
             self._consumer = None
-
-    def __getstate__(self):
-        # The BundleBasedDirectRunner pickles this DoFn per bundle without setup().
-        state = dict(self.__dict__)
-        state.pop("_consumer", None)
-        return state
 
     @beam.DoFn.unbounded_per_element()
     def process(
@@ -535,8 +482,6 @@ class _WatchPartitionsFn(beam.DoFn):
         yield from self._watch(topic, tracker, watermark)
 
     def _watch(self, topic: str, tracker, watermark) -> Iterator[_Partition]:
-        if not hasattr(self, "_consumer"):
-            self.setup()  # the BundleBasedDirectRunner does not set up splittable DoFns
         next_partition = tracker.current_restriction().start
         for descriptor in self._look(topic, next_partition):
             if not tracker.try_claim(descriptor.partition):
@@ -547,7 +492,7 @@ class _WatchPartitionsFn(beam.DoFn):
         now = Timestamp.now()
         if watermark.current_watermark() is None or watermark.current_watermark() < now:
             watermark.set_watermark(now)
-        tracker.defer_remainder(Duration(seconds=self._interval))
+        pause_then_defer(tracker, self._interval, self._resume_delays)
 
     def _look(self, topic: str, next_partition: int) -> list[_Partition]:
         from kafka.errors import KafkaError
@@ -563,17 +508,6 @@ class _WatchPartitionsFn(beam.DoFn):
             return []
 
 
-class _EagerWatchPartitionsFn(_WatchPartitionsFn):
-    @beam.DoFn.unbounded_per_element()
-    def process(
-        self,
-        topic: str,
-        tracker=beam.DoFn.RestrictionParam(_PartitionNumbersProvider()),
-        watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),
-    ) -> list[_Partition]:
-        return list(self._watch(topic, tracker, watermark))
-
-
 class _PartitionOffsetsProvider(RestrictionProvider):
     """Restriction: the offsets of one partition still to read, [next, stop)."""
 
@@ -583,7 +517,7 @@ class _PartitionOffsetsProvider(RestrictionProvider):
         return OffsetRange(partition.start, max(partition.start, stop))
 
     def create_tracker(self, restriction):
-        return _CheckpointOnlyTracker(_unwrap_restriction(restriction))
+        return _CheckpointOnlyTracker(restriction)
 
     def split(self, element, restriction):
         yield restriction
@@ -600,9 +534,9 @@ class _PartitionOffsetsProvider(RestrictionProvider):
 class _ReaderPool:
     """One assigned consumer per partition and process, kept between calls.
 
-    Kept at module level rather than on the DoFn: the BundleBasedDirectRunner
-    neither sets up its splittable DoFns nor keeps one instance per bundle, and
-    a consumer kept between calls reuses its prefetched records. A restriction
+    Kept at module level rather than on the DoFn: a runner may resume a
+    restriction on another instance of the DoFn, and a consumer kept between
+    calls reuses its prefetched records. A restriction
     is processed by one call at a time, so a partition's consumer is never
     used by two threads at once.
     """
@@ -668,21 +602,22 @@ class _RecordTimeWatermarkProvider(WatermarkEstimatorProvider):
         return ManualWatermarkEstimator(state)
 
 
-#: Local runner: the most a reader's first poll per call waits for records (ms).
-_LOCAL_FIRST_POLL_MS = 10
-#: Local runner: seconds before a reader resumes when records exist but are not fetched yet.
-_LOCAL_FETCH_RESUME = 0.05
-
-
 class _ReadPartitionFn(beam.DoFn):
-    """Reads one partition per restriction, by assignment and seek."""
+    """Reads one partition per restriction, by assignment and seek.
+
+    A call ends, checkpointing its remainder, when it is caught up (resumed
+    after ``idle_resume``), after ``max_records_per_call`` records, or after
+    ``call_seconds`` (None: no time limit; see ``reader_call_seconds``).
+    """
+
+    #: False for readers whose runner may drop a deferred remainder (bounded reads).
+    resumes = True
 
     def __init__(self, consumer_config: dict, poll_timeout: float, idle_resume: float,
-                 watermark_delay: float, max_records_per_call: int, mode: str = _FN_API):
-        # Eager calls hold their output in memory: keep them short.
-        self._call_seconds = None if mode == _FN_API else 0.1
-        if mode != _FN_API:
-            max_records_per_call = min(max_records_per_call, 2000)
+                 watermark_delay: float, max_records_per_call: int,
+                 call_seconds: Optional[float] = None, resume_delays: bool = True):
+        self._call_seconds = call_seconds
+        self._resume_delays = resume_delays
         self._consumer_config = consumer_config
         self._poll_ms = int(poll_timeout * 1000)
         self._idle_resume = idle_resume
@@ -717,23 +652,14 @@ class _ReadPartitionFn(beam.DoFn):
         uri = kafka_uri(partition.bootstrap, partition.topic)
         emitted = 0
         failures = 0
-        polls = 0
-        local = self._call_seconds is not None
         while True:
             try:
                 consumer = self._consumer(partition)
                 if consumer.position(tp) != position:
                     consumer.seek(tp, position)
-                if local:
-                    # The local runner has one worker thread: a poll that waits
-                    # for records stalls every other step (it was most of that
-                    # thread's time on a live stream). The consumer fetches in
-                    # the background; only a call's first poll waits, briefly.
-                    poll_ms = min(self._poll_ms, _LOCAL_FIRST_POLL_MS) if polls == 0 else 0
-                else:
-                    poll_ms = self._poll_ms
-                polls += 1
-                batch = consumer.poll(timeout_ms=poll_ms, max_records=500).get(tp, [])
+                batch = consumer.poll(timeout_ms=self._poll_ms, max_records=500).get(tp, [])
+                # position() may ask the broker (offset validation after a leader change).
+                fetched_to = None if batch else consumer.position(tp)
                 failures = 0
             except (KafkaError, OSError, AssertionError) as error:
                 # Broker gone or metadata stale: back off, keep the position, resume.
@@ -742,25 +668,25 @@ class _ReadPartitionFn(beam.DoFn):
                 self._drop_consumer(partition)
                 _LOG.warning("kafka %s[%d] at offset %d: %s (retry %d)", partition.topic,
                              partition.partition, position, error, failures)
-                if failures >= 3:
-                    tracker.defer_remainder(Duration(seconds=min(2.0 ** failures, 30.0)))
+                if failures >= 3 and self.resumes:
+                    pause_then_defer(tracker, min(2.0 ** failures, 30.0), self._resume_delays,
+                                     longest_wait=5.0)
                     return
-                time.sleep(min(0.2 * 2 ** failures, 5.0))
+                time.sleep(min(0.2 * 2 ** failures, 5.0 if self.resumes else 30.0))
                 continue
             if not batch:
-                next_offset = consumer.position(tp) if consumer.position(tp) is not None else position
+                next_offset = fetched_to if fetched_to is not None else position
                 if restriction.stop != _UNBOUNDED_END and next_offset >= restriction.stop:
                     tracker.try_claim(restriction.stop)  # nothing left before stop
                     return
+                if not self.resumes:
+                    continue  # records before stop not fetched yet: poll again
                 highwater = consumer.highwater(tp)
                 if highwater is not None and position >= highwater:
                     self._advance(watermark, Timestamp.now() - self._delay)
-                elif local and highwater is not None:
-                    # Records are there, not fetched yet: come back soon (at once
-                    # while this call made progress) instead of waiting here.
-                    tracker.defer_remainder(None if emitted else Duration(seconds=_LOCAL_FETCH_RESUME))
-                    return
-                tracker.defer_remainder(Duration(seconds=self._idle_resume))
+                # Where delays are not honoured the poll above was the pause.
+                pause_then_defer(tracker, self._idle_resume if self._resume_delays else 0.0,
+                                 self._resume_delays)
                 return
             for record in batch:
                 if record.offset < position:
@@ -777,7 +703,7 @@ class _ReadPartitionFn(beam.DoFn):
                 emitted += 1
             over_time = self._call_seconds is not None and \
                 time.monotonic() - called_at > self._call_seconds
-            if emitted >= self._max_records or over_time:
+            if self.resumes and (emitted >= self._max_records or over_time):
                 tracker.defer_remainder()
                 return
 
@@ -789,7 +715,14 @@ class _ReadPartitionFn(beam.DoFn):
 
 
 class _ReadBoundedPartitionFn(_ReadPartitionFn):
-    """The same reader, for bounded reads (``stop_at_end``)."""
+    """The same reader, for bounded reads (``stop_at_end``).
+
+    It reads its partition to the stop offset in one call and never defers a
+    remainder: Flink's batch mode drops what a splittable DoFn defers (a whole
+    partition was lost that way when its first poll came back empty).
+    """
+
+    resumes = False
 
     def process(
         self,
@@ -798,27 +731,6 @@ class _ReadBoundedPartitionFn(_ReadPartitionFn):
         watermark=beam.DoFn.WatermarkEstimatorParam(_RecordTimeWatermarkProvider()),
     ) -> Iterator[TimestampedValue]:
         yield from self._read(partition, tracker, watermark)
-
-
-class _EagerReadPartitionFn(_ReadPartitionFn):
-    @beam.DoFn.unbounded_per_element()
-    def process(
-        self,
-        partition: _Partition,
-        tracker=beam.DoFn.RestrictionParam(_PartitionOffsetsProvider()),
-        watermark=beam.DoFn.WatermarkEstimatorParam(_RecordTimeWatermarkProvider()),
-    ) -> list[TimestampedValue]:
-        return list(self._read(partition, tracker, watermark))
-
-
-class _EagerReadBoundedPartitionFn(_ReadPartitionFn):
-    def process(
-        self,
-        partition: _Partition,
-        tracker=beam.DoFn.RestrictionParam(_PartitionOffsetsProvider()),
-        watermark=beam.DoFn.WatermarkEstimatorParam(_RecordTimeWatermarkProvider()),
-    ) -> list[TimestampedValue]:
-        return list(self._read(partition, tracker, watermark))
 
 
 def format_hint(headers: tuple[tuple[str, bytes], ...]) -> Optional[str]:
@@ -929,7 +841,37 @@ class CommitKafkaOffsets(beam.PTransform):
                 accumulation_mode=AccumulationMode.DISCARDING)
             | "CommitOffsets" >> beam.ParDo(
                 _CommitOffsetsFn(self._bootstrap, self._group, len(streams), self._consumer_config))
+            # The commits leave with the default trigger: an aggregation downstream
+            # (a count of commits) fires once per window, not once per element.
+            | "DefaultWindowing" >> beam.WindowInto(GlobalWindows())
         )
+
+
+def retry_while_broker_away(action, what: str, give_up_after: float = 300.0,
+                            first_pause: float = 0.5, longest_pause: float = 10.0,
+                            sleep=time.sleep, clock=time.monotonic):
+    """Run ``action()`` until it succeeds, pausing between tries while the error
+    is one the broker recovers from (connection lost, coordinator moving).
+
+    Some runners (Prism) do not retry a failed bundle: without this, a broker
+    restart during a commit would end the whole pipeline. Errors Kafka marks
+    as not retriable, and outages longer than ``give_up_after``, still raise.
+    """
+    from kafka.errors import KafkaError
+
+    deadline = clock() + give_up_after
+    pause = first_pause
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return action()
+        except KafkaError as error:
+            if not getattr(error, "retriable", False) or clock() + pause > deadline:
+                raise
+            _LOG.warning("%s failed (try %d), retrying in %.1fs: %s", what, tries, pause, error)
+        sleep(pause)
+        pause = min(longest_pause, pause * 2)
 
 
 def _to_ack(position: SourcePosition, stream: int):
@@ -997,7 +939,8 @@ class _CommitOffsetsFn(beam.DoFn):
                                            enable_auto_commit=False, **self._consumer_config)
         offsets = {TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
                    for (topic, partition), offset in self._to_commit.items()}
-        self._consumer.commit(offsets)
+        retry_while_broker_away(lambda: self._consumer.commit(offsets, timeout_ms=30_000),
+                                "kafka offset commit")
         self._commits.inc(len(offsets))
         self._to_commit = {}
 
@@ -1038,6 +981,13 @@ def encode_confluent(parsed_schema, schema_id: int, record: dict) -> bytes:
     return b"\x00" + schema_id.to_bytes(4, "big") + _datum(parsed_schema, record)
 
 
+def check_confluent_schema_id(schema_id: Optional[int], name: str = "confluent_schema_id") -> None:
+    """Refuse a schema id the Confluent framing cannot carry (a registry id is
+    a non-negative signed 32-bit int); ``name`` is the option to name."""
+    if schema_id is not None and not 0 <= schema_id < 2 ** 31:
+        raise ValueError(f"{name}: a schema registry id, 0 to {2 ** 31 - 1}; got {schema_id}")
+
+
 @dataclass
 class _Codec:
     name: str
@@ -1065,11 +1015,15 @@ def decode_message(data: bytes, schema_ids: Optional[dict[int, str]] = None) -> 
     """Decode a message written by the sinks: ``(kind, record)``, kind ``story`` or ``dead_letter``.
 
     Single-object messages name their schema by fingerprint. Confluent
-    messages name it by registry id: ``schema_ids`` maps ids to kinds
-    (default: the story schema).
+    messages name it by registry id: ``schema_ids`` maps the ids the run was
+    given (``--kafka-confluent-schema-id``, ``--kafka-dead-letter-confluent-schema-id``)
+    to kinds, e.g. ``{1: "story", 2: "dead_letter"}``; without it every
+    Confluent message is read as a story.
 
     Raises:
-        ValueError: when the framing or the fingerprint is unknown.
+        ValueError: when the framing or the fingerprint is unknown, or a
+            Confluent id is not in ``schema_ids`` (a wrong schema would
+            decode garbage, not fail).
     """
     import io
 
@@ -1084,7 +1038,12 @@ def decode_message(data: bytes, schema_ids: Optional[dict[int, str]] = None) -> 
         raise ValueError(f"unknown schema fingerprint {fingerprint.hex()}")
     if data[:1] == b"\x00" and len(data) >= 5:
         schema_id = int.from_bytes(data[1:5], "big")
-        kind = (schema_ids or {}).get(schema_id, "story")
+        if schema_ids is None:
+            kind = "story"
+        elif schema_id in schema_ids:
+            kind = schema_ids[schema_id]
+        else:
+            raise ValueError(f"Confluent schema id {schema_id} is not one of {sorted(schema_ids)}")
         return kind, fastavro.schemaless_reader(io.BytesIO(data[5:]), _codec(kind).parsed)
     raise ValueError("not an Avro single-object or Confluent-framed message")
 
@@ -1109,20 +1068,20 @@ class _WriteToKafka(beam.PTransform):
     OUTPUT_TYPE: Any = Story
 
     def __init__(self, bootstrap: str, topic: str, confluent_schema_id: Optional[int] = None,
-                 producer_config: Optional[dict] = None, emit: str = EMIT_RECORDS):
+                 producer_config: Optional[dict] = None, emit: str = EMIT_RECORDS,
+                 breakdown: bool = False):
         super().__init__()
         if not bootstrap:
             raise ValueError("bootstrap: give HOST:PORT of a Kafka broker")
         if not topic:
             raise ValueError("topic: give the output topic")
-        if confluent_schema_id is not None and not 0 <= confluent_schema_id < 2 ** 31:
-            raise ValueError("confluent_schema_id: a schema registry id, 0 to 2**31-1")
+        check_confluent_schema_id(confluent_schema_id)
         if emit not in (EMIT_RECORDS, EMIT_POSITIONS):
             raise ValueError(f"emit: {EMIT_RECORDS} or {EMIT_POSITIONS}, got {emit!r}")
         encoding = SINGLE_OBJECT if confluent_schema_id is None else CONFLUENT
         self._emit = emit
         self._fn = _ProduceFn(bootstrap, topic, self.KIND, encoding, confluent_schema_id,
-                              dict(producer_config or {}), emit == EMIT_POSITIONS)
+                              dict(producer_config or {}), emit == EMIT_POSITIONS, breakdown)
 
     def expand(self, records):
         output_type = SourcePosition if self._emit == EMIT_POSITIONS else self.OUTPUT_TYPE
@@ -1142,6 +1101,9 @@ class WriteStoriesToKafka(_WriteToKafka):
             so that further sinks can be chained after this one;
             ``positions``: output their ``SourcePosition`` (acknowledgements
             for ``CommitKafkaOffsets``).
+        breakdown: also count the run summary's breakdown of what was
+            delivered (``written_language_<code>``). Give it to the last sink
+            of a chain only: a story written to two sinks is one story.
 
     Returns: the delivered stories, or their positions (see ``emit``).
     """
@@ -1153,7 +1115,10 @@ class WriteStoriesToKafka(_WriteToKafka):
 class WriteDeadLettersToKafka(_WriteToKafka):
     """Write ``DeadLetter`` records (raw bytes and source position) to a dead-letter topic.
 
-    Same options as ``WriteStoriesToKafka``; keyed by the source's record id.
+    Same options as ``WriteStoriesToKafka``; keyed by the source's record id;
+    ``confluent_schema_id`` is the registry id of ``schemas/dead_letter.avsc``
+    (never the story schema's: one id names one schema); ``breakdown``
+    counts ``dead_letter_<reason>``.
     Returns: the delivered dead letters, or their positions (see ``emit``).
     """
 
@@ -1163,7 +1128,7 @@ class WriteDeadLettersToKafka(_WriteToKafka):
 
 class _ProduceFn(beam.DoFn):
     def __init__(self, bootstrap, topic, kind, encoding, schema_id, producer_config,
-                 emit_positions=False):
+                 emit_positions=False, breakdown=False):
         self._emit_positions = emit_positions
         self._bootstrap = bootstrap
         self._topic = topic
@@ -1171,13 +1136,16 @@ class _ProduceFn(beam.DoFn):
         self._encoding = encoding
         self._schema_id = schema_id
         self._producer_config = producer_config
+        self._breakdown = breakdown
         self._written = Metrics.counter(_NAMESPACE, f"kafka_{kind}_messages_written")
 
     def setup(self):
         from kafka import KafkaProducer
 
         self._codec = _codec(self._kind)
-        config = {"acks": "all", "linger_ms": 5, "retries": 5, **self._producer_config}
+        # Retries are unlimited within delivery_timeout_ms (kafka-python's
+        # default, 120 s), so a broker restart delays the bundle, not fails it.
+        config = {"acks": "all", "linger_ms": 5, **self._producer_config}
         self._producer = KafkaProducer(bootstrap_servers=self._bootstrap, **config)
         self._schema_header = [("wire-schema", self._codec.schema["namespace"].encode()
                                 + b"." + self._codec.schema["name"].encode())]
@@ -1202,27 +1170,34 @@ class _ProduceFn(beam.DoFn):
         future = self._producer.send(self._topic, value=value, key=key.encode("ascii"),
                                      headers=self._schema_header)
         self._pending.append((future, element.source if self._emit_positions else element,
-                              timestamp, window))
+                              timestamp, window, _breakdown_counter(element)))
 
     def finish_bundle(self):
         if not self._pending:
             return
-        self._producer.flush(timeout=60)
-        for future, _, _, _ in self._pending:
+        self._producer.flush(timeout=_FLUSH_SECONDS)
+        for future, *_ in self._pending:
             future.get(timeout=0)  # raises if the broker did not acknowledge: bundle retries
-        for _, delivered, timestamp, window in self._pending:
-            self._written.inc()
+        # Counted once every send is acknowledged: a failed send retries the whole bundle.
+        self._written.inc(len(self._pending))
+        if self._breakdown:
+            for name, count in _tally(counter for *_, counter in self._pending).items():
+                Metrics.counter(_NAMESPACE, name).inc(count)
+        for _, delivered, timestamp, window, _ in self._pending:
             yield WindowedValue(delivered, timestamp, [window])
         self._pending = []
 
 
-# --------------------------------------------------------------------------- local streaming runner
+def _breakdown_counter(record: Union[Story, DeadLetter]) -> str:
+    """The summary's breakdown counter a written record adds to: its language
+    for a story, its reason for a dead letter (the names the file sink uses)."""
+    if isinstance(record, Story):
+        return f"written_language_{record.language}"
+    return f"dead_letter_{record.reason}"
 
 
-def streaming_direct_runner():
-    """The local runner for streaming pipelines with this source:
-    ``transforms.local_streaming.local_streaming_runner()`` (resumes deferred
-    restrictions, follows the source's watermark)."""
-    from transforms.local_streaming import local_streaming_runner
-
-    return local_streaming_runner()
+def _tally(names: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return counts

@@ -26,8 +26,10 @@ Contract:
   * Close relatives (Danish/Norwegian/Swedish, Spanish/Catalan/Portuguese/
     Italian/French/Romanian, Czech/Slovak/Slovene/Croatian/Polish,
     Russian/Ukrainian/Bulgarian/Macedonian, Dutch/Afrikaans, Hindi/Marathi/
-    Nepali) are told apart by their function words once the n-grams have
-    chosen the group (``transforms.language_markers``), and, where every
+    Nepali) are told apart by their marker words (common words of one
+    relative that are not common in the others, derived from wordfreq's
+    lists when the detector loads: ``transforms.language_markers``) once
+    the n-grams have chosen the group, and, where every
     relative still in contention has one, by wordfreq's word-frequency
     lists (``transforms.language_words``): the choice then stays within
     the group. Chinese characters
@@ -61,7 +63,7 @@ from typing import Optional
 
 import numpy as np
 
-from transforms.language_markers import ENGLISH_WIRE, GROUPS, MARKERS
+from transforms.language_markers import ENGLISH_WIRE, GROUPS, marker_words
 from transforms.language_words import WordFrequencies, words_of
 
 __all__ = [
@@ -285,7 +287,7 @@ class LanguageDetector:
                 for member in members:
                     self._relatives[member] = members
             index: dict[str, list[int]] = {}
-            for code, words in MARKERS.items():
+            for code, words in marker_words().items():
                 for word in words:
                     index.setdefault(self._normalize(word), []).append(position[code])
             self._marker_index = {word: tuple(codes) for word, codes in index.items()}

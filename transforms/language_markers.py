@@ -4,10 +4,20 @@ Character n-grams tell scripts and language families apart well and close
 relatives badly: Danish and Norwegian Bokmål, Spanish and Catalan, Czech
 and Slovak, Croatian and Slovene, Bulgarian and Macedonian differ less in
 their letters than in their commonest words ("af"/"av", "hvad"/"hva", "los"/
-"els", "se"/"sa", "u"/"v", "във"/"во"). These are short lists of such
-function words per language, written from the languages' grammars (not
-learnt from any evaluation set), used only to choose *within* a group of
-close relatives once the n-grams have chosen the group.
+"els", "se"/"sa", "u"/"v", "във"/"во"). A language's marker words are its
+common words that are *not* common in its close relatives; they are used
+only to choose *within* a group of relatives once the n-grams have chosen
+the group.
+
+The lists are derived, not typed in: ``marker_words()`` takes each
+language's ``MARKER_TOP`` commonest words from wordfreq (the package
+``transforms.language_words`` already reads; its lists are built from
+Wikipedia, subtitles, news and web text, nothing from an evaluation set)
+and drops every word that is among the ``RELATIVE_TOP`` commonest of a
+relative. Languages wordfreq lacks (Afrikaans, Marathi, Nepali, and
+Norwegian Nynorsk beside Bokmål) have short lists of common words written
+for this project (``OWN_WORDS``), which count both as the language's
+candidates and as its common words when its relatives are filtered.
 
 ``ENGLISH_WIRE`` is the vocabulary of English-language wire copy: the
 abbreviations of earnings tables and market reports ("Shr 45 cts vs 58
@@ -17,7 +27,13 @@ whose only words are these is English wire copy, not Swedish.
 
 from __future__ import annotations
 
-__all__ = ["GROUPS", "MARKERS", "ENGLISH_WIRE"]
+import threading
+from types import MappingProxyType
+from typing import Mapping
+
+from transforms.language_words import WORD_LIST_CODES, commonest_words
+
+__all__ = ["GROUPS", "LIST_CODES", "OWN_WORDS", "MARKER_TOP", "RELATIVE_TOP", "ENGLISH_WIRE", "marker_words"]
 
 #: Close relatives, by langdetect code. Marker words decide among members.
 GROUPS = (
@@ -28,145 +44,50 @@ GROUPS = (
     ("nl", "af"),
     ("hi", "mr", "ne"),
 )
+#: A language's marker candidates: its this many commonest words.
+MARKER_TOP = 100
+#: A word among this many commonest of a relative is no marker: it says
+#: little against that relative.
+RELATIVE_TOP = 300
+#: langdetect code -> wordfreq list, for the group members wordfreq has:
+#: those ``transforms.language_words`` reads, and Dutch and Hindi.
+LIST_CODES = {**WORD_LIST_CODES, "nl": "nl", "hi": "hi"}
 
-_MARKERS = {
-    "da": """af efter hvad nu mig dig sig os nogle nogen noget meget blev bliver havde vores
-        jeres hende hendes uden mellem igennem sådan lige ud op end fik gik gøre gør
-        siger sige tage tager købe hjælp hvorfor være været kunne skulle ville jo
-        også ikke og til fra det er jeg du han hun vi de den et en har kan skal vil
-        hvis hvor når som med på for eller men kun alle""",
-    "no": """av etter hva nå meg deg seg oss noen noe mye ble blir blitt hadde vår våre
-        vårt hennes uten mellom gjennom slik ut opp enn fikk gikk gjøre gjør sier
-        kjøpe hjelp hvorfor være vært kunne skulle ville jo også ikke og til fra det
-        er jeg du han hun vi de den et en har kan skal vil hvis hvor når som med på
-        for eller men kun alle bare ikkje eg ein eit vart dei ho kva korleis frå
-        heim berre mykje òg saman noko nokon kvar å hjå vere vore""",
-    "sv": """och att inte är jag för till från efter av om som men var vad hur när här
-        där mycket också skulle hade blev blir mig dig sig oss någon något några
-        inga sedan bara redan mellan utan genom själv vara varit har detta denna
-        dessa ett det den de ut upp än fick gick göra gör säger köpa hjälp hem
-        med på eller kan ska vill alla bli finns får""",
-    "es": """los las del al con pero porque esto esta este estos estas muy más es son y
-        para por sin sobre entre cuando donde todo todos todas nosotros ellos ellas
-        yo mismo misma ya ni pues todavía así otros otras según siempre gracias año
-        años día hacer ser estar está están fue tener tiene tienen puede pueden hay
-        sólo solo hoy ayer mañana aquí allí bien como mi su sus nuestro lo le les se
-        el la un una uno que de en a han también hasta desde""",
-    "ca": """els les del al amb però perquè això aquest aquesta aquests aquestes molt més
-        és són i per sense sobre entre quan on tot tots totes nosaltres ells elles
-        jo mateix mateixa ja ni doncs encara així altres segons sempre gràcies any
-        anys dia fer ser estar està estan va van vam tenir té tenen pot poden hi ho
-        només avui ahir demà aquí allà bé com meu seu seva seus seves pel pels dels
-        als el la un una que de en a han també fins des cal gaire mica""",
-    "pt": """os as do da dos das no na nos nas ao aos com mas porque isso isto esta este
-        muito mais é são e ou para por pelo pela pelos pelas sem sobre entre quando
-        onde todo todos eu ele ela eles elas já nem ainda assim outros segundo
-        sempre obrigado ano anos dia fazer ser estar está estão foi ter tem têm pode
-        podem há só hoje aqui bem como meu seu sua nosso o a um uma que de em não
-        se também então até você lhe""",
-    "it": """il lo gli le i della dello delle degli del nel nella nei al alla ai con ma
-        perché questo questa molto più è sono e o per senza tra fra quando dove
-        tutto tutti io lui lei loro già né ancora così altri secondo sempre grazie
-        anno anni giorno fare essere stato ha hanno può possono solo oggi qui bene
-        come mio suo nostro un una uno che di in a da non si anche poi fino dell
-        all sull nell dall sul dei""",
-    "fr": """le la les des du de au aux un une et ou mais pour par sans sur avec dans
-        entre quand où tout tous toutes je il elle ils elles nous vous déjà ni encore
-        ainsi autres selon toujours merci an ans année jour faire être est sont été
-        avoir a ont peut peuvent seulement ici bien comme mon son sa ses notre leur
-        leurs que qui ne pas plus se ce cette ces aussi puis jusqu qu l d n c j s""",
-    "ro": """și si în in de la cu pe pentru din care este sunt un o al ale lui ei mai dar
-        că ca ce nu se să sa fost fi acest această aceasta foarte doar sau când cand
-        unde tot toate eu el ea noi voi deja încă inca astfel după dupa până pana
-        între intre fără fara prin despre cum au fie vor""",
-    "cs": """je se na v ve a že to s z ze do o k pro jako ale by jsem jsou jsme jste byl
-        byla bylo byli bude být který která které kteří jeho její jejich tak také jen
-        už již ještě když nebo není má mají může tento tato toto tím této tohoto při
-        před po pod nad mezi bez až co kde jak proč jaký však podle proto i tu ty mi
-        mu jí jim nás vás ho ji své svůj svou sebe si velmi více mnoho dnes teď zde
-        tady roku let ktery ktera ktere jeste kdyz muze neni proc vsak pri az uz
-        takze byt""",
-    "sk": """je sa na v vo a že to s so z zo do o k ku pre ako ale by som sú sme ste bol
-        bola bolo boli bude byť ktorý ktorá ktoré ktorí jeho jej ich tak tiež len už
-        ešte keď alebo nie má majú môže tento táto toto tým tejto pri pred po pod
-        nad medzi bez až čo kde prečo aký však podľa preto aj ti mi mu im nás vás ho
-        ju svoje svoj svoju seba si veľmi viac veľa dnes teraz tu roku rokov ktory
-        ktora ktore este ked moze preco podla velmi""",
-    "sl": """je se na v in za da so pa z s ki ne bi po tudi kot od do ali pri še bil bila
-        bilo bili bo biti sem smo ste lahko samo kaj kako zakaj kje kdaj ker če
-        vendar kar tako ta to tega temu tem te ti njegov njen njihov svoj sebe si
-        zelo več veliko danes zdaj tukaj leto leta let med brez pred pod nad preko
-        skozi glede oziroma jih jo ga mu ji nam vam mi sta sva tudi ce vec""",
-    "hr": """je se na u i za da su a iz s sa koji koja koje kojeg kojem kojima ne bi po
-        također kao od do ili pri još bio bila bilo bili će biti sam smo ste može
-        mogu samo što kako zašto gdje kada kad ako ali jer tako ta to tog tome te ti
-        njegov njezin njihov svoj sebe si vrlo više puno danas sada sad ovdje godina
-        godine godini među bez prije pod nad preko kroz prema odnosno ih ga mu joj
-        nam vam mi ova ovaj ovo ove nije nisu treba već dakle zbog tijekom uz nakon
-        između""",
-    "pl": """i w z na się do nie że to jest o a od po jak co dla ale tak za są czy by już
-        jego jej ich który która które może tylko przez przy bardzo także również
-        oraz lub gdy gdzie tego tym ten ta te jako być był była było będzie mnie mi
-        go ją nas was sobie siebie więc jednak ponieważ bez pod nad przed między
-        roku lat teraz tutaj latach""",
-    "ru": """и в не на я что он с как а то все она так его но да ты к у же вы за бы по
-        только ее её мне было вот от меня еще ещё нет о из ему теперь когда даже ну
-        вдруг ли если уже или ни быть был него до вас опять уж вам ведь там потом
-        себя ничего ей может они тут где есть надо ней для мы тебя их чем была сам
-        чтоб без чего раз тоже себе под будет тогда кто этот того потому этого
-        какой совсем ним здесь этом один почти мой тем чтобы сейчас были куда зачем
-        всех никогда можно при наконец другой хоть после над больше тот через эти
-        нас про всего них какая много разве эту моя хорошо свою этой перед иногда
-        лучше чуть том нельзя такой им более всегда конечно всю между это очень""",
-    "uk": """і й в у не на я що він з як а то все вона так його але та ти же ви за би по
-        тільки її мені було ось від мене ще немає о із йому тепер коли навіть ну
-        раптом чи якщо вже або ні бути був до вас знову вам адже там потім себе
-        нічого їй може вони тут де є треба для ми тебе їх ніж була сам без чого раз
-        теж також собі під буде тоді хто цей того тому цього який зовсім цьому один
-        мій щоб зараз були куди навіщо всіх ніколи можна при нарешті інший хоч
-        після над більше той через ці нас про всього них яка багато цю моя добре
-        свою цієї перед іноді краще трохи такий їм більш завжди звичайно між це
-        дуже які має році року""",
-    "bg": """и в във не на аз че той с със като а то всичко тя така него но да ти към у
-        ли вие за би по само нея мен ми беше ето от още няма о из му сега когато
-        дори ами изведнъж ако вече или ни бъде бил до вас пак там после себе нищо
-        може те тук където е трябва ние теб тях отколкото сам без какво път също
-        под ще тогава кой този това тази тези защото какъв съвсем един една едно
-        почти мой моя бяха къде защо всички никога при накрая две друг след над
-        повече през нас много три добре своя пред понякога малко такъв им винаги
-        между са съм си се го ги дали обаче който която което които година години
-        нещо""",
-    "mk": """и во не на јас дека тој со како а тоа сè таа така него но да ти кон ли вие
-        за би по само неа мене ми беше ете од уште нема о му сега кога дури ако
-        веќе или ни биде бил до вас пак таму потоа себе ништо може тие тука каде е
-        треба ние тебе нив отколку сам без што пат исто под ќе тогаш кој овој ова
-        оваа овие затоа каков сосема еден една едно речиси мој моја беа зошто сите
-        никогаш при два друг над повеќе оној преку нас многу три добро своја пред
-        понекогаш подобро малку таков им секогаш меѓу се сум си го ги дали сепак
-        која кое кои година години ја ве нешто""",
-    "nl": """de het een en van in is dat op te voor met zijn niet aan er om ook als bij
-        maar door nog wordt worden werd uit naar kan ze zo dan of wat over tot hij
-        wel heeft hebben had deze dit die geen meer na zal zou onder tegen jaar
-        jaren omdat waar hoe wie veel haar hun mijn je u we wij ik zich al nu toen
-        kunnen moeten alle andere eerste goed heel echter eigen tussen zonder weer
-        daar hier volgens zeer waren was ben bent dus jullie uw onze ons""",
-    "af": """die en van in is dat op te vir met nie aan om ook as by maar deur nog word
-        uit na kan hulle so dan of wat oor tot hy wel het sy ons jy ek my haar hul
-        mense geen meer sal sou onder teen jaar omdat waar hoe wie baie al nou toe
-        kon moet alle ander eerste goed eie tussen sonder weer daar hier volgens was
-        gewees gaan kry sê n dit hierdie daardie egter asook reeds wees geword
-        gemaak tydens sowel enige elke""",
-    "hi": """है के में की और से को का पर यह था हैं ने भी नहीं कि तो लिए एक ही वह कर हो
-        जो इस गया थे किया रहा होता साथ बाद कुछ अपने उन्होंने लेकिन तक""",
-    "mr": """आहे आणि या व ते की हे त्या मी ने च्या ला ची चा चे नाही होते केले आहेत पण
-        तर हा ही ह्या म्हणून झाले असे आता काही मध्ये सर्व करून येथे एक त्यांनी
-        आपल्या होता होती""",
-    "ne": """छ र को मा हो पनि गर्न लागि भएको गरेको छन् थियो यो त्यो तथा भन्ने हुन्छ छैन
-        गरी सबै उनी उनको आफ्नो तर वा अनि गरे भने हुने गर्ने रहेको""",
+#: Common words of languages (or written standards) wordfreq has no list
+#: for, written for this project: function words, auxiliaries and the
+#: commonest verbs and nouns of news prose, shared ones with the relatives
+#: included so that they are taken out of the relatives' markers.
+OWN_WORDS = {
+    # Afrikaans ("'n" is "n" once punctuation is gone).
+    "af": frozenset("""
+        n die en van in is het te op wat nie vir dat met ook hy sy se as om by aan maar uit
+        na kan sal word oor ek jy ons hulle was deur tot so dit hierdie daardie al baie
+        meer nog nou toe wees gewees sê gesê kry gaan moet mense jaar twee eerste nuwe
+        tussen sonder teen volgens waar hoe wie of dan reeds egter tydens elke ander
+        groot goed daar hier weer kon sou wil mag maak gemaak tyd land
+        """.split()),
+    # Marathi.
+    "mr": frozenset("""
+        आहे आहेत आणि नाही होते होता होती केले केली केला मध्ये त्यांनी त्यांच्या त्याच्या
+        त्याचा त्याची त्या ते हे हा ही या व पण तर म्हणून म्हणाले झाले झाली झाला असे अशी
+        असा आता काही सर्व येथे करण्यात करून आपल्या आपण मी आम्ही तुम्ही एक दोन
+        वर्षी साठी देखील नंतर यांनी यांच्या जाते आली आला गेले गेली दिले दिली घेतले करत
+        असून होणार
+        """.split()),
+    # Nepali.
+    "ne": frozenset("""
+        छ छन् र को का की मा पनि गर्न लागि भएको भएका गरेको गरेका थियो थिए यो त्यो यस ती
+        तथा भन्ने हुन्छ छैन गरी सबै उनी उनको उनले आफ्नो तर वा अनि भने हुने गर्ने रहेको
+        हुन गरेर अहिले धेरै एक दुई बाट देखि सम्म पछि गर्दै गरिएको सक्ने हामी म
+        मेरो हाम्रो कुरा भयो गयो
+        """.split()),
+    # Norwegian Nynorsk, which langdetect's "no" covers with Bokmål
+    # (wordfreq's "nb").
+    "no": frozenset("""
+        eg ikkje ein eit dei ho kva kvar korleis kvifor frå berre mykje noko nokon nokre
+        vere fekk sjølv heile òg
+        """.split()),
 }
-
-#: Language -> frozenset of lower-case marker words.
-MARKERS = {code: frozenset(words.split()) for code, words in _MARKERS.items()}
 
 #: English wire copy: table and market abbreviations, then the function
 #: words and verbs of its headlines ("... SAYS", "... RAISES DIVIDEND").
@@ -178,3 +99,45 @@ ENGLISH_WIRE = frozenset("""
     quarter year billion inc corp ltd co company raises cuts sets buys sells
     acquires rise rises falls fall up down rate rates prices price bank
     """.split())
+
+_lock = threading.Lock()
+_markers: dict[tuple[int, int], Mapping[str, frozenset[str]]] = {}
+
+
+def marker_words(top: int = MARKER_TOP, relative_top: int = RELATIVE_TOP) -> Mapping[str, frozenset[str]]:
+    """Language -> its lower-case marker words, for every member of ``GROUPS``.
+
+    A language's candidates are its ``top`` commonest wordfreq words plus
+    its ``OWN_WORDS``; its markers are the candidates that are not among
+    the ``relative_top`` commonest words (or the ``OWN_WORDS``) of any
+    relative in its group. Built once per process (0.2-0.4 s: each
+    list's file is read once) and cached: call it where a detector loads
+    (``DoFn.setup``), not at import.
+    """
+    key = (top, relative_top)
+    with _lock:
+        cached = _markers.get(key)
+        if cached is None:
+            cached = _markers[key] = MappingProxyType(_derive(top, relative_top))
+        return cached
+
+
+def _derive(top: int, relative_top: int) -> dict[str, frozenset[str]]:
+    """``marker_words`` uncached: reads the wordfreq lists."""
+    codes = [code for group in GROUPS for code in group]
+    longest = {code: commonest_words(LIST_CODES[code], max(top, relative_top)) if code in LIST_CODES else []
+               for code in codes}
+    own = {code: OWN_WORDS.get(code, frozenset()) for code in codes}
+    candidates = {code: set(longest[code][:top]) | own[code] for code in codes}
+    common = {code: set(longest[code][:relative_top]) | own[code] for code in codes}
+    return {code: frozenset(candidates[code].difference(*(common[r] for r in group if r != code)))
+            for group in GROUPS for code in group}
+
+
+def __getattr__(name: str):
+    """``MARKERS``, the name of the lists before they were derived: kept for
+    ``transforms/language.py`` of earlier revisions, which
+    ``bench/language_eval.py --compare-ref`` loads beside this module."""
+    if name == "MARKERS":
+        return marker_words()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,11 +26,12 @@ import hashlib
 import math
 import re
 import threading
+import unicodedata
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["WORD_LIST_CODES", "FLOOR_FREQUENCY", "WordFrequencies", "words_of"]
+__all__ = ["WORD_LIST_CODES", "FLOOR_FREQUENCY", "WordFrequencies", "commonest_words", "words_of"]
 
 #: langdetect code -> wordfreq list: Norwegian is Bokmål's list ("nb"),
 #: Croatian the shared Serbo-Croatian one ("sh", in Latin script).
@@ -56,6 +57,37 @@ _WORD = re.compile(r"(?:[^\W\d_]|[\u0300-\u036f])+")
 def words_of(text: str) -> list[str]:
     """The words of lower-cased text, split at anything not a letter."""
     return _WORD.findall(text)
+
+
+def commonest_words(list_code: str, n: int) -> list[str]:
+    """The ``n`` commonest words of wordfreq's list ``list_code`` (its own
+    codes: "nb", "sh"...), commonest first, letters and marks only: numbers
+    ("2", "00") and words with an apostrophe ("zo'n") are skipped.
+
+    Read from the list's file like ``WordFrequencies`` does, not through
+    ``wordfreq.top_n_list``, which would keep the whole list in a
+    process-wide cache.
+    """
+    words: dict[str, None] = {}  # ordered, without repeats
+    for bucket in _read_buckets(list_code):
+        for word in bucket:
+            if word not in words and _is_word(word):
+                words[word] = None
+                if len(words) == n:
+                    return list(words)
+    return list(words)
+
+
+def _is_word(word: str) -> bool:
+    """Letters and combining marks only (Devanagari vowel signs are marks)."""
+    return all(char.isalpha() or unicodedata.category(char)[0] == "M" for char in word)
+
+
+def _read_buckets(list_code: str) -> list[list[str]]:
+    """wordfreq's list ``list_code`` as buckets of words, commonest first."""
+    from wordfreq import available_languages, read_cBpack
+
+    return read_cBpack(available_languages(_WORD_LIST)[list_code])
 
 
 def _keys(words: Sequence[str]) -> np.ndarray:
@@ -110,9 +142,7 @@ def _load_table(list_code: str, floor: float) -> tuple[np.ndarray, np.ndarray]:
     The list is read from its file, not through ``get_frequency_dict``,
     which would keep every word as a string in a process-wide cache.
     """
-    from wordfreq import available_languages, read_cBpack
-
-    buckets = read_cBpack(available_languages(_WORD_LIST)[list_code])
+    buckets = _read_buckets(list_code)
     # Bucket i holds the words of frequency 10^(-i/100), commonest first.
     bucket_logs = np.log(10.0 ** (-np.arange(len(buckets)) / 100) + floor).astype(np.float32)
     logs = np.repeat(bucket_logs, [len(bucket) for bucket in buckets])

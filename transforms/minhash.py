@@ -14,6 +14,9 @@ are Beam state keys and signatures are compared between workers.
   ``estimate_jaccard`` compares two signatures.
 - ``band_keys(signature, bands, rows)``: one string per LSH band; two bodies
   share a band key with probability ``J**rows`` per band.
+- ``salted(hashes, salt)``: shingle hashes re-hashed under a salt. Two sets
+  salted alike keep their exact Jaccard; sets salted differently share no
+  shingle (up to 64-bit collisions), so they are never candidates.
 
 Why not datasketch's ``MinHash``: it hashes every shingle with SHA-1 in a
 Python loop; here each word is hashed once (CRC-32) and the shingle and
@@ -27,6 +30,7 @@ import numpy as np
 
 __all__ = [
     "shingle_hashes",
+    "salted",
     "MinHasher",
     "band_keys",
     "estimate_jaccard",
@@ -120,6 +124,18 @@ def shingle_hashes(folded: str, size: int = 5) -> np.ndarray:
     for offset in range(size):
         combined += word_hashes[offset : offset + count] * _POSITION_MULTIPLIERS[offset]
     return np.unique(_mix64(combined))
+
+
+def salted(hashes: np.ndarray, salt: int) -> np.ndarray:
+    """Sorted unique ``hashes`` re-hashed under ``salt`` (a 64-bit int).
+
+    XOR with the salt and the SplitMix64 finalizer are both bijections of
+    uint64, so the set keeps its size and two sets salted alike keep their
+    intersection; under different salts they share nothing but collisions.
+    """
+    if hashes.size == 0:
+        return hashes
+    return np.unique(_mix64(hashes ^ _U64(salt & 0xFFFFFFFFFFFFFFFF)))
 
 
 class MinHasher:

@@ -19,23 +19,46 @@ Guarantees:
   it emitted (the in-flight set, in its restriction, so a runner checkpoint
   keeps it) until the state store records them or they leave the folder.
 * Across restarts, the state store (``<output>/_state/ingested-files.jsonl``)
-  is written only after a file's records are written, so a restart re-ingests
-  what was not finished and nothing that was. A file that reappears with other
-  content is ingested again (dedup links it); with the same content it is
-  recorded ``unchanged`` and not ingested again.
+  is written only after a file's records are durably written (the sinks
+  fsync each file and its directory before acknowledging), so a restart
+  re-ingests what was not finished and nothing that was. A file that
+  reappears with other content is ingested again (dedup links it); with the
+  same content it is recorded ``unchanged`` and not ingested again.
+* Once for a consumer: a file whose records were written but that a crash
+  kept out of the store is ingested again after the restart, and its stories
+  come out with the same ids marked ``DUPLICATE`` of themselves (dropped and
+  counted with ``--dedup-mode drop``): the restarted pipeline's dedup ledger
+  starts from the stories already in the output
+  (``transforms.write.load_written_stories``), where it finds those ids.
+  So, counting stories not marked ``DUPLICATE``, every story of a dropped
+  file appears exactly once, provided the first copy is still inside the
+  dedup horizon (``--dedup-horizon``, 72 h) when the pipeline restarts: its
+  output file is younger than that, and its event time (the file's mtime, or
+  the watermark when that was later) is not that far behind the newest story
+  in the output. Dead letters of a re-ingested file are written again with
+  the same source position (path, mtime, item), which identifies them.
+  Why marking and not deterministic output names replaced atomically: a
+  file's records are written per bundle and per event-time window together
+  with other files' records, and the replacement would have to hold the
+  very same records; but a re-read file's stories may fall in another
+  window (the event time is the mtime, or the watermark when that was
+  behind), and are decided again by a ledger that has since seen the first
+  copies. Marking needs nothing of the sink, is decided by id alone, and is
+  what a Kafka record re-delivered after a crash gets too.
 * Event time: the file's mtime; a file that turns up with an mtime behind the
   watermark (a rename of an old file, a copy that kept its mtime) takes the
   watermark instead, so it is never late and never dropped by a window. The
   watermark follows wall time: the poll time, held back to the oldest mtime
   of a file still settling.
 
-Not guaranteed: order; exactly-once output. A crash between writing a file's
-records and recording it re-ingests the file (the records repeat, with the same
-ids; dedup marks them). Local folders only.
+Not guaranteed: order; exactly-once *records* (a re-ingested file's records
+are in the output twice, the second time marked as above; a reader that
+takes every record, whatever its status, sees them twice). Local folders only.
 
 Runs on Flink and the portable runners (a splittable DoFn with
 ``defer_remainder``, a manual watermark estimator and ReadModifyWrite state),
-and locally on ``local_streaming.local_streaming_runner()``.
+and locally on Prism (``pipelines.runners``), which resumes a deferred poller
+at the time it asked for.
 """
 
 from __future__ import annotations
@@ -69,6 +92,7 @@ from transforms.ingested_files import (
 )
 from transforms.model import DeadLetter, SourcePosition, now_millis
 from transforms.read import DEFAULT_MAX_INPUT_BYTES, read_file_input
+from transforms.resume import runner_honours_resume_delays
 
 __all__ = [
     "ReadDropFolders",
@@ -84,8 +108,9 @@ _NAMESPACE = "wire_ingest"
 PROCESSED_DIR = "_PROCESSED"
 ERROR_DIR = "_ERROR"
 
-#: The local runner resumes a deferred poller at once; it sleeps at most this
-#: long per call before deferring again, so a runner thread is never held long.
+#: A runner may resume a deferred poller before the time it asked for; the
+#: poller then sleeps at most this long per call before deferring again, so a
+#: runner thread is never held long.
 _MAX_PACE_SLEEP_SECONDS = 0.25
 
 
@@ -165,13 +190,15 @@ class ReadDropFolders(beam.PTransform):
             pbegin
             | "Impulse" >> beam.Impulse()
             | "Folders" >> beam.FlatMap(lambda _: [(folder, max_polls) for folder in folders])
-            # Earliest-timestamp grouping: the local runner's splittable-DoFn
-            # expansion groups the folders; at end-of-window timestamps its
-            # watermark would jump to the end of time before the first poll.
+            # Earliest-timestamp grouping: a runner whose splittable-DoFn
+            # expansion groups the folders (Beam's BundleBasedDirectRunner did)
+            # would otherwise stamp them at the end of the window, and its
+            # watermark jump to the end of time before the first poll.
             | "EarliestTimestamps" >> beam.WindowInto(
                 window.GlobalWindows(), timestamp_combiner=window.TimestampCombiner.OUTPUT_AT_EARLIEST)
             | "PollFolders" >> beam.ParDo(_PollFolderFn(
-                self._poll_interval, self._settle, self._state_dir))
+                self._poll_interval, self._settle, self._state_dir,
+                resume_delays=runner_honours_resume_delays(pbegin.pipeline)))
             | "DefaultWindowing" >> beam.WindowInto(window.GlobalWindows())
             | "ReadFiles" >> beam.ParDo(_ReadDropFileFn(
                 self._state_dir, self._max_input_bytes, self._move)).with_outputs(
@@ -320,7 +347,12 @@ class _PollStateProvider(beam.transforms.core.RestrictionProvider):
 class _PollFolderFn(beam.DoFn):
     """One poll per call: list the folder once, emit its new complete files."""
 
-    def __init__(self, poll_interval: float, settle_seconds: float, state_dir: Optional[str]):
+    def __init__(self, poll_interval: float, settle_seconds: float, state_dir: Optional[str],
+                 resume_delays: bool = True):
+        # Where the runner's resume delays are not trusted (see
+        # transforms.resume), the poller asks to be resumed at once and paces
+        # itself with the sleep at the start of a call.
+        self._resume_delays = resume_delays
         self._interval = poll_interval
         self._settle_ns = int(settle_seconds * 1e9)
         self._state_dir = state_dir
@@ -331,7 +363,7 @@ class _PollFolderFn(beam.DoFn):
         self._in_flight = Metrics.gauge(_NAMESPACE, "drop_files_in_flight")
 
     def _get_store(self) -> Optional[IngestedFilesStore]:
-        # Lazily: the local runner does not call setup() on splittable DoFns.
+        # Lazily: not every runner calls setup() on splittable DoFns.
         if self._state_dir is None:
             return None
         store = getattr(self, "_store", None)
@@ -346,7 +378,7 @@ class _PollFolderFn(beam.DoFn):
         tracker=beam.DoFn.RestrictionParam(_PollStateProvider()),
         watermark=beam.DoFn.WatermarkEstimatorParam(ManualWatermarkEstimator.default_provider()),
     ) -> list:
-        # A list, not a generator: the local runner checks the restriction is
+        # A list, not a generator: a runner may check that the restriction is
         # done as soon as process() returns.
         folder = element[0]
         state: _PollState = tracker.current_restriction()
@@ -357,7 +389,7 @@ class _PollFolderFn(beam.DoFn):
         if wait > 0:
             time.sleep(min(wait, _MAX_PACE_SLEEP_SECONDS))
             if time.time() < state.next_poll_at:
-                tracker.defer_remainder(Timestamp.of(state.next_poll_at))
+                self._defer(tracker, state.next_poll_at)
                 return []
         now = time.time()
         try:
@@ -367,7 +399,7 @@ class _PollFolderFn(beam.DoFn):
             self._errors.inc()
             retry = dataclasses.replace(state, next_poll_at=now + self._interval)
             if tracker.try_claim(retry):
-                tracker.defer_remainder(Timestamp.of(retry.next_poll_at))
+                self._defer(tracker, retry.next_poll_at)
             return []
         self._listings.inc()
         store = self._get_store()
@@ -414,8 +446,11 @@ class _PollFolderFn(beam.DoFn):
         self._polls.inc()
         self._emitted.inc(len(outputs))
         self._in_flight.set(len(in_flight))
-        tracker.defer_remainder(Timestamp.of(next_state.next_poll_at))
+        self._defer(tracker, next_state.next_poll_at)
         return outputs
+
+    def _defer(self, tracker, poll_at: float) -> None:
+        tracker.defer_remainder(Timestamp.of(poll_at) if self._resume_delays else None)
 
 
 # --------------------------------------------------------------------------- reading

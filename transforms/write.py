@@ -6,9 +6,12 @@ container files ``DIR/stories-all-<shard>-<token>.avro`` in batch and
 (likewise ``dead-letters-...``; window bounds in UTC, ``YYYYMMDDTHHMMSS``),
 each with the writer schema from ``schemas/`` embedded and deflate-compressed
 blocks. Out (as a PCollection): the ``SourcePosition`` of every record,
-emitted only after the file holding it has been closed, flushed to disk and
-renamed into place: these acknowledgements are what the Kafka offset commit
-waits for. They come back in the global window, whatever the sink windowed by.
+emitted only after the file holding it is durably in place (written under a
+hidden temporary name and fsynced, renamed, then its directory fsynced, see
+``replace_durably``): these acknowledgements are what the Kafka offset commit
+and the drop-folder journal wait for, so neither gets ahead of what a power
+cut would leave on disk. They come back in the global window, whatever the
+sink windowed by.
 
 Batch runs write one file per shard. Streaming runs assign every record to
 a fixed event-time window of ``window_seconds`` (by its element timestamp:
@@ -31,6 +34,7 @@ may write a window's records twice: at-least-once, like the sources).
 from __future__ import annotations
 
 import datetime
+import errno
 import hashlib
 import io
 import logging
@@ -50,7 +54,7 @@ from transforms.coders import SourcePositionCoder
 from transforms.model import SourcePosition
 
 __all__ = ["WriteStories", "WriteDeadLetters", "WriteAvroFiles", "STORIES_PREFIX", "DEAD_LETTERS_PREFIX",
-           "window_file_path", "load_written_stories"]
+           "window_file_path", "load_written_stories", "replace_durably", "fsync_directory"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -230,8 +234,8 @@ def _avro_long(value: int) -> bytes:
 
 def _write_atomically(path: str, write) -> None:
     """Call ``write(handle)`` on a hidden temporary file beside ``path``,
-    flush it to disk, then rename it to ``path``; nothing is left under
-    ``path`` on failure."""
+    fsync it, then rename it to ``path`` with ``replace_durably``; nothing is
+    left under ``path`` on failure."""
     directory, name = path.rsplit("/", 1) if "/" in path else (".", path)
     temp_path = f"{directory}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
     if "://" not in path:
@@ -241,15 +245,48 @@ def _write_atomically(path: str, write) -> None:
                 write(handle)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.replace(temp_path, path)
+            replace_durably(temp_path, path)
         except BaseException:
-            if os.path.exists(temp_path):
-                os.remove(temp_path)
+            for leftover in (temp_path, path):
+                if os.path.exists(leftover):
+                    # Unacknowledged, so the retry writes these records again:
+                    # a copy left under ``path`` would repeat them.
+                    os.remove(leftover)
             raise
     else:
         with FileSystems.create(temp_path) as handle:
             write(handle)
         FileSystems.rename([temp_path], [path])
+
+
+def replace_durably(temp_path: str, path: str) -> None:
+    """Rename ``temp_path`` (already fsynced) to ``path``, then fsync the
+    directory that holds ``path``.
+
+    Every local file renamed into the output goes through here. The rename
+    is only a change to the directory: until the directory is on disk, a
+    power cut can take the file back although its records were acknowledged
+    (a Kafka offset committed, a drop file journalled as ingested). Raises
+    ``OSError`` if either step fails, so the caller acknowledges nothing.
+    """
+    os.replace(temp_path, path)
+    fsync_directory(os.path.dirname(path) or ".")
+
+
+def fsync_directory(directory: str) -> None:
+    """Flush ``directory``'s entries (names created, renamed, removed) to disk.
+
+    Raises ``OSError``, except ``EINVAL`` from a filesystem that cannot sync
+    a directory, where there is nothing more to do.
+    """
+    descriptor = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(descriptor)
+    except OSError as error:
+        if error.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(descriptor)
 
 
 class _EncodeAvroFn(beam.DoFn):

@@ -57,13 +57,16 @@ def parse_bytes(
     if fmt is None or fmt not in PARSERS:
         raise ParseError(DeadLetterReason.UNRECOGNISED_FORMAT, "unrecognised format")
     try:
-        return fmt, PARSERS[fmt](data)
+        results = PARSERS[fmt](data)
     except ParseError as error:
         if error.format is None:
             error.format = fmt
         raise
     except RecursionError as error:
         raise ParseError(DeadLetterReason.MALFORMED, f"{fmt}: nesting too deep", fmt) from error
+    if not results:  # an input that gives nothing would be lost: it is a dead letter
+        raise ParseError(DeadLetterReason.NOT_A_STORY, f"{fmt}: no story in the input", fmt)
+    return fmt, results
 
 
 def parse_input(raw: RawInput) -> tuple[str, list[ParseResult]]:

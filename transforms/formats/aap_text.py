@@ -7,6 +7,14 @@ Input, one of:
     IPTC subject, ``%`` selectors, and routing lines such as
     ``YY RFG TDR``), then the text, then ``NNNN`` (optional). Lines may end
     in CR, LF or both. Several messages in one input give one result each.
+    The service copy adds lines of its own ahead of the text: a slug and
+    take joined by ``_`` (``Legionella_BC1``), a ``~`` service or genre line
+    (``~AM Service @NSW``) and routing lines holding several codes at once
+    (``:(MELBOURNE) &AAPIS\\... *02000000 @Vic``). They are read as header:
+    never headline nor text.
+  - News Bites copy: ``zczc`` in lower case, then tagged fields (``AN#`` id,
+    ``KN#`` source, ``PD#`` date, ``BY#``, ``KY#`` keyword, ``TI#`` title,
+    ``AB#`` abstract, ``TX#`` text to the end).
   - AsiaNet media releases (``Source: X`` / ``MEDIA RELEASE PR67254`` /
     headline lines / text).
   - Bureau of Meteorology products (``IDN38100`` / issuer lines / a blank
@@ -18,8 +26,9 @@ Input, one of:
 
 Mapping: headline (``^`` line, else the Pagemasters keyword, else the last
 ``:`` line, else the first text line); slugline (the first ``:`` or ``#``
-keyword); version (a take key that marks an update or a lead: ``2nd
-Lead``, ``UPDATE``, ``CORRECTION``); body paragraphs (blank-line separated
+keyword, else the slug of a slug-and-take line); version (a take key that
+marks an update or a lead: ``2nd Lead``, ``UPDATE``, ``CORRECTION``, else
+the take of a slug-and-take line, as ANPA's take after its slug); body paragraphs (blank-line separated
 blocks with wrapped lines joined; tabular copy and long single-line
 paragraphs keep one paragraph per line); credit line from a trailing
 ``SOURCE:`` line (or AsiaNet's ``Source:``); agency ``AAP`` when the
@@ -31,7 +40,9 @@ The dateline stays at the start of the text for the normalizer.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import re
+import zoneinfo
 from typing import Optional, Union
 
 from transforms.formats._common import clean, strip_controls
@@ -41,7 +52,17 @@ from transforms.model import DeadLetterReason, ItemFailure, ParsedItem, ParseErr
 __all__ = ["FORMAT", "parse"]
 
 FORMAT = "aap_text"
-_HEADER_CODES = set("$:=^*&+%#@")
+_HEADER_CODES = set("$:=^*&+%#@~")
+# 'Legionella_BC1': a slug and its take, one token, ahead of the text.
+_SLUG_TAKE = re.compile(r"^(?P<slug>[A-Za-z][\w'\-]*?)_(?P<take>[A-Za-z0-9][A-Za-z0-9\-]{0,15})$")
+# Further code fields on a code line (' &AAPIS', ' *02000000', ' @Vic'): a
+# ':' line holding two or more is routing, not a keyword ('Profit up $2m'
+# holds one at most).
+_MORE_CODES = re.compile(r"\s[&*@+%$~=](?=[A-Za-z0-9\\])")
+# ':(MELBOURNE) ...': a bureau in brackets opens a routing line, not a keyword.
+_BRACKETED_PLACE = re.compile(r"^\([A-Z][^()]{0,40}\)(?:\s|$)")
+_MESSAGE_START = re.compile(r"^[ \t]*ZCZC", re.I | re.M)
+_NEWS_BITES_FIELD = re.compile(r"^([A-Z]{2})#(.*)$")
 _ROUTING = re.compile(r"^[A-Z]{2}\s+\S")
 _UPDATE_TAKE = re.compile(r"(\d+(?:st|nd|rd|th)\s*(?:lead|ld|take|add|writethru)|update|correct|refile|repeat)", re.I)
 _SOURCE_LINE = re.compile(r"^SOURCE:\s*\S", re.I)
@@ -59,9 +80,9 @@ def parse(data: bytes) -> list[ParseResult]:
     text = strip_controls(re.sub(r"[\x1c-\x1f]", " ", text.replace("\r\n", "\n").replace("\r", "\n")))
     if not text.strip():
         raise ParseError(DeadLetterReason.EMPTY, f"{FORMAT}: no text", FORMAT)
-    if re.match(r"^\s*ZCZC", text):
+    if re.match(r"^\s*ZCZC", text, re.I):
         messages = []
-        for chunk in text.split("ZCZC")[1:]:
+        for chunk in _MESSAGE_START.split(text)[1:]:
             end = chunk.find("\nNNNN")
             message = chunk if end < 0 else chunk[:end]
             if message.strip():
@@ -90,7 +111,10 @@ def parse(data: bytes) -> list[ParseResult]:
 def _zczc(message: str) -> ParsedItem:
     lines = message.split("\n")
     first = lines[0].strip()  # the rest of the ZCZC line: 'AAP', 'FMG000'
+    if _is_news_bites(lines[1:]):
+        return _news_bites(lines[1:])
     headline = keyword = pagemasters = take = None
+    slug_take: Optional[re.Match] = None
     colon_values: list[str] = []
     tabular = False
     position = 1
@@ -101,8 +125,15 @@ def _zczc(message: str) -> ParsedItem:
         if not stripped and position == 1:
             position += 1
             continue
+        if slug_take is None and position <= 3 and _SLUG_TAKE.match(stripped) and line[:1] != " ":
+            slug_take = _SLUG_TAKE.match(stripped)
+            position += 1
+            continue
         if code in _HEADER_CODES and line[:1] != " ":
             value = clean(line[1:])
+            if code == ":" and (len(_MORE_CODES.findall(value)) >= 2 or _BRACKETED_PLACE.match(value)):
+                position += 1  # routing: a bureau and several codes on one line
+                continue
             if code == "^" and value:
                 headline = value
             elif code == ":":
@@ -130,7 +161,61 @@ def _zczc(message: str) -> ParsedItem:
     if agency is None and item.body_paragraphs and _AAP_DATELINE.match(item.body_paragraphs[0]):
         agency = "AAP"
     version = take if take and _UPDATE_TAKE.search(take) else None
+    if slug_take is not None:
+        keyword = keyword or slug_take.group("slug")
+        version = version or slug_take.group("take")
     return dataclasses.replace(item, slugline=keyword or pagemasters, version=version, agency=agency)
+
+
+def _is_news_bites(lines: list[str]) -> bool:
+    """News Bites copy: its first lines are ``XX#`` tagged fields (``AN#``, ``KN#``)."""
+    tagged = [line for line in lines[:3] if line.strip()]
+    return bool(tagged) and all(_NEWS_BITES_FIELD.match(line) for line in tagged[:2])
+
+
+def _news_bites(lines: list[str]) -> ParsedItem:
+    """A News Bites message: tagged fields, each running until the next tag."""
+    fields: dict[str, list[str]] = {}
+    current: Optional[list[str]] = None
+    for line in lines:
+        tagged = _NEWS_BITES_FIELD.match(line)
+        if tagged and tagged.group(1) not in fields:
+            current = fields.setdefault(tagged.group(1), [tagged.group(2)])
+        elif current is not None:
+            current.append(line)
+
+    def field(tag: str) -> Optional[str]:
+        return clean(" ".join(fields.get(tag, ()))) or None
+
+    # One paragraph a line, as News Bites writes them.
+    text_lines = [part for line in fields.get("TX", []) for part in (line, "")]
+    item = _story(headline=field("TI"), body_lines=text_lines)
+    return dataclasses.replace(
+        item,
+        published_at=_sydney_millis(field("PD")),
+        standfirst=field("AB"),
+        bylines=(field("BY"),) if field("BY") else (),
+        slugline=field("KY"),
+        item_id=field("AN"),
+        agency=field("KN"),
+    )
+
+
+def _sydney_millis(text: Optional[str]) -> Optional[int]:
+    """Millis UTC of a News Bites date (``11 June 2024 14:00:00``, Sydney time)."""
+    if not text:
+        return None
+    for pattern in ("%d %B %Y %H:%M:%S", "%d %b %Y %H:%M:%S"):
+        try:
+            local = datetime.datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+        try:
+            zone = zoneinfo.ZoneInfo("Australia/Sydney")
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return None  # no time zone database: better no time than a wrong one
+        return int(local.replace(tzinfo=zone).timestamp() * 1000)
+    return None
 
 
 def _media_release(text: str, release: re.Match) -> ParsedItem:

@@ -5,12 +5,19 @@ the formats wire-ingest reads (a key of ``transforms.formats.PARSERS``) or
 ``None``, which the registry dead-letters as "unrecognised format". It never
 guesses: XML and JSON are recognised by their vocabulary (root element and
 namespace, distinctive keys), never by being XML or JSON, so XML from
-another vocabulary is ``None``, not a NITF attempt.
+another vocabulary is ``None``, not a NITF attempt. Content that starts
+with ``<`` but shows no sign of being markup is text, not unknown XML:
+Reuters headlines open with a ticker (``<ACME CORP> 1ST QTR NET``).
 
 Order of evidence:
   1. A structural signature in the content (SGML/XML root, JSON keys, the
      control-character envelopes of ANPA-1312 and IPTC 7901, AAP's ``ZCZC``
-     start) decides when present: it is what the parser will read.
+     start) decides when present: it is what the parser will read. Content
+     starting with ``<`` is markup (a known vocabulary, else ``None``) only
+     when it shows markup: a declaration, DOCTYPE or comment first, an end
+     tag or namespace declaration, a first tag with attributes, self-closed
+     or cut off, or a known root not followed by words on its line.
+     Otherwise it is text whose first line holds angle brackets.
   2. Text with transmission control characters (SOH, STX, ETX, EOT, SYN)
      but no known envelope is a damaged wire message: ``None``.
   3. Otherwise a hint (a Kafka ``wire-format`` header, an option) naming a
@@ -86,6 +93,20 @@ _HEAD_BYTES = 8192
 _XML_ROOT = re.compile(
     rb"<(?!\?|!)(?:([A-Za-z_][\w.\-]*):)?([A-Za-z_][\w.\-]*)([^>]*)>?", re.S
 )
+# Tag syntax as XML spells it, to tell an element from a ticker in brackets:
+# '<ACME CORP>' (bare words), '<AT&T>' and '< 5 PCT' are no tags.
+_NAME = rb"[A-Za-z_][\w.\-]*(?::[A-Za-z_][\w.\-]*)?"
+_ATTRIBUTE = rb"\s+" + _NAME + rb"\s*=\s*(?:\"[^\"<]*\"|'[^'<]*')"
+_START_TAG = re.compile(rb"<" + _NAME + rb"(?P<attributes>(?:" + _ATTRIBUTE + rb")*)\s*(?P<empty>/?)>")
+# A start tag the input ends inside ('<nitf version="-//IPTC', '<'):
+# attributes so far well formed, the last one possibly cut.
+_CUT_TAG = re.compile(
+    rb"<(?:" + _NAME + rb"(?:" + _ATTRIBUTE + rb")*"
+    rb"(?:\s+(?:" + _NAME + rb"(?:\s*=\s*(?:\"[^\"<]*|'[^'<]*)?)?)?)?\s*/?)?"
+)
+_END_TAG = re.compile(rb"</" + _NAME + rb"\s*>")
+_NAMESPACE_DECLARATION = re.compile(rb"\sxmlns(?::[\w.\-]+)?\s*=")
+_WORD_FOLLOWS = re.compile(rb"[ \t]*[^\s<]")
 _XML_SKIP = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]*\[.*?\])?[^>]*>)", re.S)
 _G2_NAMESPACE = b"iptc.org/std/nar/"
 _G2_ROOTS = {
@@ -102,11 +123,15 @@ _NINJS_KEYS = {
 _ANPA_START = re.compile(rb"^\s*\x16\x16\x01")
 # IPTC 7901 header line: (SOH) source-id+number, priority digit, category,
 # word count, optional keyword, then the agency: 'eca0124 3 i 93  dpa 1888'.
+# Agencies vary the framing around it: SYN before SOH, STX ending the
+# header line, CR CR LF line ends ('bsf025 3 ec 121 etf 967').
 _IPTC7901_HEADER = re.compile(
-    rb"^\x01?\s*[a-z]{2,4}\d{2,6}\s+[1-6]\s+[a-z]{1,3}\s+\d{1,5}\b[^\r\n]{0,60}\r?\n"
+    rb"^(?:\s*\x16{1,2})?\s*\x01?\s*[a-z]{2,4}\d{2,6}[ \t]+[1-6][ \t]+[a-z]{1,3}[ \t]+\d{1,5}\b"
+    rb"[^\r\n\x02]{0,60}(?:\r*\n|\x02)"
 )
 _ENVELOPE_CONTROLS = re.compile(rb"[\x01\x02\x03\x04\x16]")
-_AAP_START = re.compile(rb"^[\s\x01\x02\x16]*ZCZC\b")
+# ZCZC opens AAP's teleprinter copy; News Bites copy writes it in lower case.
+_AAP_START = re.compile(rb"^[\s\x01\x02\x16]*(?:ZCZC|zczc)\b")
 # AAP's other text feeds: AsiaNet media releases ('Source: X' then
 # 'MEDIA RELEASE PR67254') and Bureau of Meteorology products ('IDN38100').
 _AAP_MEDIA_RELEASE = re.compile(rb"^\s*Source:[^\r\n]{1,120}\r?\n\s*MEDIA RELEASE PR\d+")
@@ -122,15 +147,16 @@ def detect_format(
     if not data or not data.strip():
         return None
     head = data[:_HEAD_BYTES]
-    if _ANPA_START.match(head):
-        return "anpa1312"
+    # IPTC 7901 first: its header may follow SYN SYN SOH, which alone would say ANPA.
     if _IPTC7901_HEADER.match(head):
         return "iptc7901"
+    if _ANPA_START.match(head):
+        return "anpa1312"
     if looks_binary(head):
         return None
     stripped = _strip_bom(head).lstrip()
     hinted = _from_hint(hint)
-    if stripped[:1] == b"<":
+    if stripped[:1] == b"<" and _is_markup(stripped):
         # Markup of an unknown vocabulary may still be named by a hint, so
         # that its parser reports what is wrong with it.
         return _detect_markup(stripped) or (hinted if hinted in _XML_FORMATS else None)
@@ -168,6 +194,29 @@ def _strip_bom(head: bytes) -> bytes:
         # UTF-16: look at the ASCII bytes only (good enough for a root element).
         return head[2:].replace(b"\x00", b"")
     return head
+
+
+def _is_markup(head: bytes) -> bool:
+    """Whether ``head`` (starting with ``<``) is markup rather than text.
+
+    Markup is recognised by what text never has, so that a broken document
+    of a known vocabulary still goes to its parser (and is dead-lettered
+    there as truncated or malformed), while a headline such as
+    ``<ACME CORP> 1ST QTR NET``, ``<IBM> SEES ...`` or ``<REUTERS HOLDINGS
+    PLC> ...`` is read as plain text.
+    """
+    if head.startswith((b"<?", b"<!")):  # XML declaration, DOCTYPE, comment, CDATA
+        return True
+    if _END_TAG.search(head) or _NAMESPACE_DECLARATION.search(head):
+        return True
+    first = _START_TAG.match(head)
+    if first is None:
+        return _CUT_TAG.fullmatch(head) is not None
+    if first.group("attributes") or first.group("empty"):
+        return True
+    # A bare '<NAME>': a known root ('<nitf>' then its children) is markup;
+    # words after it on its line make it a ticker opening a headline.
+    return _detect_markup(head) is not None and not _WORD_FOLLOWS.match(head, first.end())
 
 
 def _detect_markup(head: bytes) -> Optional[str]:

@@ -13,11 +13,17 @@ moves texts into ``headlines`` / ``descriptions`` / ``bodies`` arrays of
 ``{role, contenttype, value}`` and the byline to ``by``; 3.x spells keys in
 camelCase (``versionCreated``, ``contentType``). All are read by one
 mapping that accepts either spelling. Superdesk's ninjs (``body_html``,
-``guid``, ``authors``, ``source``) is 1.x-shaped and read the same way.
+``guid``, ``authors``, ``source``) is 1.x-shaped and read the same way, and
+so is ninjs that carries its full text in ``body_html5`` (a Swedish
+agency's).
 
 Mapping: headline (``headline`` or the ``main`` headline); body paragraphs
-from the richest body (XHTML/HTML, then an embedded NITF document, then
-plain text split at blank lines or line breaks); standfirst from
+from the richest body: markup first, because it keeps the paragraph breaks
+that a plain ``body_text`` often runs together (``body_html5``,
+``body_xhtml``, ``body_html``, then markup ``bodies``), then an embedded
+NITF document, then plain text split at blank lines or line breaks
+(``body_text``, then plain ``bodies``); the first that gives text wins, so
+a feed sending the same story twice is never read twice; standfirst from
 ``description_text`` or a summary/lead/text description; bylines from
 ``byline`` / ``by`` as written (else the names of ``authors``); agency from
 ``source``, ``copyrightholder`` or the first ``infosources`` name; urgency,
@@ -34,8 +40,10 @@ Decisions:
     is kept as a caption of its story instead), events, planning and
     concept items (``type`` ``event``/``planning``/``concept``, or any item
     with ``eventDetails``).
-  - A text item with a description but no body (NTB sends short items
-    this way) is a brief: the description becomes its one body paragraph.
+  - A text item with a description but no body in any of those fields
+    (NTB sends short items this way) is a brief: the description becomes
+    its one body paragraph. With a body, the description stays the
+    standfirst.
   - Wrong JSON types (a list where a string is due, a non-integer urgency)
     are ``malformed``; no headline is ``missing_headline``; no body and no
     description is ``missing_body``.
@@ -66,8 +74,16 @@ FORMAT = "ninjs"
 
 _NOT_STORIES = {"picture", "graphic", "video", "audio", "event", "planning", "concept"}
 _PICTURES = {"picture", "graphic", "image", "photo"}
+_HTML_HEAD = re.compile(r"<head\b.*?</head\s*>", re.S | re.I)
 _DATELINE_LEAD = re.compile(r"^[A-Z][A-Z .'\-]{2,}(?:,|\s\()")
 _STANDFIRST_ROLES = {None, "", "summary", "lead", "abstract", "text", "teaser", "standfirst", "description"}
+#: Body fields and their content types, most preferred first (see the module docstring).
+_BODY_FIELDS = (
+    ("body_html5", "text/html"),
+    ("body_xhtml", "application/xhtml+xml"),
+    ("body_html", "text/html"),
+    ("body_text", "text/plain"),
+)
 
 ParseResult = Union[ParsedItem, ItemFailure]
 
@@ -214,7 +230,8 @@ def body_from_parts(parts: list[tuple[str, str]]) -> tuple[str, ...]:
         if kind == 1:
             paragraphs = nitf.body_paragraphs_from_text(value)
         elif kind == 0:
-            paragraphs = html_paragraphs(value)
+            # A whole HTML5 document: its <head> (title, meta) is not body text.
+            paragraphs = html_paragraphs(_HTML_HEAD.sub(" ", value))
         else:
             paragraphs = text_paragraphs(value)
         if paragraphs:
@@ -224,8 +241,7 @@ def body_from_parts(parts: list[tuple[str, str]]) -> tuple[str, ...]:
 
 def _body(item: dict) -> tuple[str, ...]:
     parts: list[tuple[str, str]] = []
-    for key, ctype in (("body_xhtml", "application/xhtml+xml"), ("body_html", "text/html"),
-                       ("body_text", "text/plain")):
+    for key, ctype in _BODY_FIELDS:
         value = require_str(item.get(key), key, FORMAT)
         if value:
             parts.append((ctype, value))

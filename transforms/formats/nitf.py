@@ -10,8 +10,15 @@ Mapping:
   - standfirst: ``body.head/abstract`` text.
   - bylines: each ``body.head/byline`` as written, its parts (``person``,
     ``byttl``) joined with ", " ("By BERNARD CONDON, AP Business Writer").
-  - dateline: ``body.head/dateline`` text (``location`` parts joined, then
-    ``story.date`` text if written).
+  - dateline: the place of ``body.head/dateline`` (else of the first
+    ``dateline`` inside ``body.content``, a block head, which then leaves
+    the body): its text and ``location`` parts (``city``, ``state``,
+    ``country``) joined with ", ", then a ``story.date`` written for
+    readers ("July 23"). A ``story.date`` that only holds a machine time
+    stamp (EFE writes ``20190121T103600+0000`` there) is not a dateline and
+    is left out; that time is the publication time, read from ``docdata``.
+    A dateline of nothing but such a stamp gives none, so the normalizer
+    reads the body's own (``Nueva Delhi, 21 ene (EFE).-``).
   - body paragraphs: block elements of ``body.content`` (``p``, ``hl2``,
     list items; a table row is one paragraph of its cells); ``media``
     blocks become captions (``media-caption``, credited to
@@ -26,7 +33,7 @@ Mapping:
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import NamedTuple, Optional
 from xml.etree.ElementTree import Element
 
 from transforms.formats._common import (
@@ -43,7 +50,10 @@ from transforms.formats._common import (
 )
 from transforms.model import CaptionText, DeadLetterReason, ParsedItem, ParseError
 
-__all__ = ["FORMAT", "parse", "parse_element", "body_content", "body_paragraphs_from_text"]
+__all__ = [
+    "FORMAT", "parse", "parse_element", "NitfText", "story_text", "body_content", "body_paragraphs_from_text",
+    "dateline_text",
+]
 
 FORMAT = "nitf"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -65,15 +75,55 @@ def body_paragraphs_from_text(document: str) -> tuple[str, ...]:
     return body_content(child(child(root, "body"), "body.content"))[0]
 
 
-def parse_element(root: Element, fmt: str = FORMAT) -> ParsedItem:
-    """Map a parsed ``<nitf>`` element (also used inside NewsML 1.x)."""
+class NitfText(NamedTuple):
+    """The story text of a NITF document, as written (NewsML 1.x reads it from ``DataContent``)."""
+
+    headline: str
+    standfirst: str
+    bylines: tuple[str, ...]
+    dateline: Optional[str]  # the declared one, before it is reconciled with the body's start
+    paragraphs: tuple[str, ...]
+    captions: tuple[CaptionText, ...]
+
+
+def story_text(root: Element) -> NitfText:
+    """Headline, standfirst, bylines, dateline, body and captions of a ``<nitf>`` element.
+
+    Never raises: a missing part is empty, for the caller to decide on.
+    """
     head = child(root, "head")
     body = child(root, "body")
     body_head = child(body, "body.head")
-    docdata = child(head, "docdata")
-
+    content = child(body, "body.content")
     headline = text_of(child(child(body_head, "hedline"), "hl1")) or text_of(child(head, "title"))
-    paragraphs, captions = body_content(child(body, "body.content"))
+    dateline = dateline_text(child(body_head, "dateline"))
+    skip: tuple[str, ...] = ()
+    if dateline is None:
+        # A block head inside the body may carry it instead (NITF's ``block``).
+        inner = next(descendants(content, "dateline"), None)
+        dateline = dateline_text(inner)
+        if dateline is not None:
+            skip = ("dateline",)  # it is the dateline now, not a paragraph of its own
+    paragraphs, captions = body_content(content, skip)
+    abstract = child(body_head, "abstract")
+    return NitfText(
+        headline=headline,
+        standfirst=" ".join(element_paragraphs(abstract)) if abstract is not None else "",
+        bylines=tuple(b for b in (_byline(e) for e in children(body_head, "byline")) if b),
+        dateline=dateline,
+        paragraphs=paragraphs,
+        captions=captions,
+    )
+
+
+def parse_element(root: Element, fmt: str = FORMAT) -> ParsedItem:
+    """Map a parsed ``<nitf>`` element to a story."""
+    head = child(root, "head")
+    docdata = child(head, "docdata")
+    body_head = child(child(root, "body"), "body.head")
+
+    text = story_text(root)
+    headline, paragraphs = text.headline, text.paragraphs
     if not headline:
         raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{fmt}: no <hl1> or <title>", fmt)
     if not paragraphs:
@@ -94,17 +144,15 @@ def parse_element(root: Element, fmt: str = FORMAT) -> ParsedItem:
     slugline = clean(du_key.get("key") if du_key is not None else None) or clean(
         metas.get("anpa-keyword") or metas.get("keyword") or metas.get("ntbstikkord")) or None
     language = root.get(_XML_LANG) or (head.get(_XML_LANG) if head is not None else None) or metas.get("language")
-    dateline, paragraphs = split_dateline(_dateline(child(body_head, "dateline")), paragraphs)
-    abstract = child(body_head, "abstract")
-    standfirst = " ".join(element_paragraphs(abstract)) if abstract is not None else ""
+    dateline, paragraphs = split_dateline(text.dateline, paragraphs)
     return ParsedItem(
         format=fmt,
         headline=headline,
         body_paragraphs=paragraphs,
-        standfirst=standfirst or None,
-        bylines=tuple(b for b in (_byline(e) for e in children(body_head, "byline")) if b),
+        standfirst=text.standfirst or None,
+        bylines=text.bylines,
         dateline=dateline,
-        captions=captions,
+        captions=text.captions,
         agency=agency or None,
         urgency=_int(urgency_element.get("ed-urg") if urgency_element is not None else None),
         slugline=slugline,
@@ -115,8 +163,11 @@ def parse_element(root: Element, fmt: str = FORMAT) -> ParsedItem:
     )
 
 
-def body_content(content: Optional[Element]) -> tuple[tuple[str, ...], tuple[CaptionText, ...]]:
-    """Paragraphs and captions of a ``body.content`` element (also inside NewsML packages)."""
+def body_content(
+    content: Optional[Element], skip: tuple[str, ...] = ()
+) -> tuple[tuple[str, ...], tuple[CaptionText, ...]]:
+    """Paragraphs and captions of a ``body.content`` element (also inside NewsML packages);
+    ``skip`` names further elements that are not body text."""
     if content is None:
         return (), ()
     captions = []
@@ -128,7 +179,7 @@ def body_content(content: Optional[Element]) -> tuple[tuple[str, ...], tuple[Cap
             captions.append(CaptionText(
                 text=caption, credit=producer or None,
                 kind="graphic" if kind in ("graphic", "chart", "map") else "photo"))
-    return element_paragraphs(content, skip=("body.end", "media")), tuple(captions)
+    return element_paragraphs(content, skip=("body.end", "media", *skip)), tuple(captions)
 
 
 def _byline(element: Element) -> str:
@@ -136,11 +187,43 @@ def _byline(element: Element) -> str:
     return ", ".join(p for p in parts if p)
 
 
-def _dateline(element: Optional[Element]) -> Optional[str]:
-    if element is None:
+def dateline_text(dateline: Optional[Element]) -> Optional[str]:
+    """The dateline a ``<dateline>`` element writes: place parts, then a date for readers.
+
+    ``<location><city>Ottawa</city><state>Ontario</state></location>`` gives
+    ``Ottawa, Ontario``; ``<location>BEIJING</location><story.date>July
+    23</story.date>`` gives ``BEIJING, July 23``. A ``story.date`` holding a
+    machine time stamp is left out, so a dateline of only that gives None.
+    """
+    if dateline is None:
         return None
-    parts = [clean(t) for t in element.itertext()]
-    return ", ".join(p for p in parts if p) or None
+    parts: list[str] = []
+    _add_part(parts, dateline.text)
+    for node in dateline:
+        name = local(node.tag)
+        if name == "location":
+            for piece in node.itertext():
+                _add_part(parts, piece)
+        elif name == "story.date":
+            written = text_of(node)
+            if not _is_time_stamp(written, node.get("norm")):
+                _add_part(parts, written)
+        elif name:
+            _add_part(parts, text_of(node))
+        _add_part(parts, node.tail)
+    return ", ".join(parts) or None
+
+
+def _add_part(parts: list[str], text: Optional[str]) -> None:
+    """Add ``text`` without the commas that joined it to its neighbours in the markup."""
+    part = clean(text).strip(" ,;")
+    if part:
+        parts.append(part)
+
+
+def _is_time_stamp(written: str, norm: Optional[str]) -> bool:
+    """True for a date written for machines (ISO 8601, or the ``norm`` attribute repeated)."""
+    return bool(written) and (written == (norm or "").strip() or iso_millis(written) is not None)
 
 
 def _int(value: Optional[str]) -> Optional[int]:

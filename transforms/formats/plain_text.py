@@ -13,6 +13,12 @@ Captions, byline and credit lines and the Source line are taken out of the
 body; nothing is normalized here (that is the normalizer's job) beyond
 splitting lines. The dateline, if any, stays at the start of the first body
 paragraph for the normalizer to take.
+
+Angle brackets are text here: a Reuters headline's ticker stays as written
+(``<ACME CORP> 1ST QTR NET``), brackets and all, because the Reuters SGML
+parser keeps it the same way (so one story delivered both ways gives the
+same headline for deduplication) and the brackets mark the name as a
+company, which the bare words would not.
 """
 
 from __future__ import annotations

@@ -18,10 +18,10 @@ Field mapping:
   - ``dateline``: ``<DATELINE>`` without its trailing " - " separator
     (``SALVADOR, Feb 26``); removed from the body start if repeated there.
   - ``body_paragraphs``: ``<BODY>``: entities decoded, control references
-    (``&#3;`` ...) stripped, the trailing "Reuter" sign-off and a trailing
-    "More" take marker removed. A line indented by a space starts a new
-    paragraph (the archive wraps lines at ~65 columns and indents
-    paragraphs); wrapped lines are joined with one space.
+    (``&#3;`` ...) and raw control bytes stripped, the trailing "Reuter"
+    sign-off and a trailing "More" take marker removed. A line indented by
+    a space starts a new paragraph (the archive wraps lines at ~65 columns
+    and indents paragraphs); wrapped lines are joined with one space.
   - ``published_at``: ``<DATE>`` (``26-FEB-1987 15:01:01.79``) read as UTC;
     junk after the timestamp (control codes, comments) is ignored, an
     unreadable date gives ``None`` rather than a failure.
@@ -49,6 +49,12 @@ Decisions:
   - ``TYPE="UNPROC"`` items are not split into fields: the first non-empty
     line of the text is the headline, the rest the body (tables stay one
     line per paragraph since their lines are indented).
+  - Control characters (C0 but tab, newline and carriage return, and DEL)
+    never reach a text field: the collection writes them as references
+    (``&#3;`` ends every text), which are removed, and a raw control byte
+    (a damaged copy) is removed the same way: every text field goes
+    through ``_decode`` (the ``NEWID`` attribute through ``strip_controls``,
+    which ``_decode`` ends with).
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ import html
 import re
 from typing import Optional, Union
 
+from transforms.formats._common import strip_controls
 from transforms.model import DeadLetterReason, ItemFailure, ParsedItem, ParseError
 
 __all__ = ["FORMAT", "parse", "parse_element", "split_archive"]
@@ -149,7 +156,7 @@ def parse_element(element: str) -> ParsedItem:
 
 def _parse_match(attributes: str, content: str, index: int = 0) -> ParsedItem:
     attrs = dict(_ATTR.findall(attributes))
-    item_id = attrs.get("NEWID") or attrs.get("OLDID")
+    item_id = strip_controls(attrs.get("NEWID") or attrs.get("OLDID") or "") or None
     where = f"{FORMAT}: NEWID {item_id}" if item_id else FORMAT
     text_match = _TEXT.search(content, 0, _closed_end(content, "</TEXT>"))
     if text_match is None:
@@ -212,9 +219,11 @@ def _closed_end(text, close):
 
 
 def _decode(text: str) -> str:
-    """Strip control-character references, then decode the SGML entities."""
+    """Text as the story means it: control references stripped, the SGML
+    entities decoded, then raw control characters (a damaged copy's, or one
+    a reference like ``&#x0c;`` decoded to) stripped too."""
     text = _CONTROL_REF.sub("", text)
-    return html.unescape(text) if "&" in text else text
+    return strip_controls(html.unescape(text) if "&" in text else text)
 
 
 def _paragraphs(body: str) -> tuple[str, ...]:
@@ -252,7 +261,7 @@ def _wire_header(unknown: Optional[str]) -> tuple[Optional[str], Optional[int]]:
     match = _HEADER.search(header.rsplit("\n", 1)[-1])
     if match is None:
         return None, None
-    slug = html.unescape(_WS.sub(" ", match.group(3)).strip())
+    slug = " ".join(_decode(match.group(3)).split())
     return slug or None, _URGENCY.get(match.group(1))
 
 

@@ -26,18 +26,25 @@ from transforms.normalize.names import place_case
 
 __all__ = ["parse_dateline", "parse_dateline_field", "parse_dateline_text"]
 
-_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+# English months, and the French abbreviations Swiss and French copy uses
+# ('10 Juil 2024', '3 févr.'): 'Mar', 'Sep', 'Oct', 'Nov' cover 'mars',
+# 'sept.', 'oct.', 'nov.'.
+_MONTH = (
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+    r"|(?i:janv|f[ée]vr?|avr|mai|juin|juil|ao[uû]t|d[ée]c))[a-zéû]*\.?"
+)
 _DAY = r"(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"
 _DATE = (
     rf"(?:{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
-    rf"|\d{{1,2}}(?:st|nd|rd|th)?\.?\s+{_MONTH}(?:\s+\d{{4}})?"
+    rf"|\d{{1,2}}(?:st|nd|rd|th|er)?\.?\s+{_MONTH}(?:\s+\d{{4}})?"
     rf"|\d{{1,2}}\.\s?\d{{1,2}}\.(?:\s?\d{{2,4}})?"
     rf"|\d{{4}}-\d{{2}}-\d{{2}}"
     rf"|{_DAY}(?:,?\s+{_MONTH}\s+\d{{1,2}})?)"
 )
 _DATE_FULL = re.compile(rf"^{_DATE}$", re.IGNORECASE)
 _UPPER = "A-ZÀ-ÖØ-ÞĀ-Ž"
-_DASH = r"(?:\s*[—–]+\s*|\s+-{1,2}\s*|\s*-{2}\s*|\s*-\s+(?=[\"“‘'A-Z0-9ÀÖØ-Þ]))"
+# AP's teletype copy writes the dash as a spaced underscore: "CHATHAM, Mass. (AP) _ A ...".
+_DASH = r"(?:\s*[—–]+\s*|\s+-{1,2}\s*|\s*-{2}\s*|\s*-\s+(?=[\"“‘'A-Z0-9ÀÖØ-Þ])|\s+_\s+)"
 # ALL-CAPS place, optional comma segments (region, date), optional (Agency), dash.
 _CAPS = re.compile(
     rf"^(?P<place>[{_UPPER}](?:[{_UPPER}.'’\-/ ]*[{_UPPER}.])?)"
@@ -152,7 +159,7 @@ def _is_field_date(segment: str) -> bool:
 
 def _has_dash(text: str) -> bool:
     """Whether ``_DASH`` or ``_FIELD_END`` can match: each alternative has one of these."""
-    return "-" in text or "—" in text or "–" in text
+    return "-" in text or "—" in text or "–" in text or " _ " in text
 
 
 def _parse(text: str, registry: AgencyRegistry) -> tuple[Optional[Dateline], str]:
