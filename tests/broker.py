@@ -165,7 +165,7 @@ class KafkaBroker:
                     started = b"Kafka Server started" in log.read()
             if started:
                 try:
-                    consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, bootstrap_timeout_ms=2000)
+                    consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, api_version_auto_timeout_ms=2000)
                     try:
                         consumer.topics()
                     finally:

@@ -185,7 +185,7 @@ def check_broker(bootstrap: str, attempts: int = 3, timeout: float = 2.0, backof
         try:
             consumer = KafkaConsumer(
                 bootstrap_servers=bootstrap,
-                bootstrap_timeout_ms=int(timeout * 1000),
+                api_version_auto_timeout_ms=int(timeout * 1000),
                 request_timeout_ms=max(int(timeout * 1000), 1000),
                 **(consumer_config or {}),
             )
