@@ -1,12 +1,15 @@
-"""Render the record contract as Markdown, for the README.
+"""Render the record contract as Markdown, for docs/schema.md.
 
-``python -m schemas.doc`` prints the tables; a test checks that the README
-holds exactly this text between its ``<!-- schema:begin -->`` and
-``<!-- schema:end -->`` markers, so the README never drifts from the schema.
+``python -m schemas.doc`` prints the tables, ``--write`` puts them into
+docs/schema.md between its ``<!-- schema:begin -->`` and ``<!-- schema:end -->``
+markers; a test checks that the page holds exactly this text, so the reference
+never drifts from the schema.
 """
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 from schemas import load_schema
@@ -65,5 +68,21 @@ def render_markdown() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+#: The page that documents the schema, and the markers around its generated part.
+SCHEMA_PAGE = Path(__file__).resolve().parents[1] / "docs" / "schema.md"
+BEGIN, END = "<!-- schema:begin -->\n", "<!-- schema:end -->"
+
+
+def write_schema_page(page: Path = SCHEMA_PAGE) -> None:
+    """Replace the generated part of ``page`` with the current tables."""
+    text = page.read_text(encoding="utf-8")
+    before, rest = text.split(BEGIN, 1)
+    after = rest.split(END, 1)[1]
+    page.write_text(before + BEGIN + render_markdown() + END + after, encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(render_markdown(), end="")
+    if sys.argv[1:] == ["--write"]:
+        write_schema_page()
+    else:
+        print(render_markdown(), end="")
