@@ -26,11 +26,13 @@ demo: install
 
 # The real engines the tests run on, built or fetched once into the cache
 # (~/.cache/wire-ingest): Apache Kafka's jars (Maven), Beam's Prism runner
-# (Go), Flink 1.19 (pip) and Beam's Flink job server (Maven).
+# (Go), Flink 1.19 (pip) and Beam's Flink job server (Maven); Debian's Chromium
+# for the report page's browser test (apt-get, once).
 engines: install
 	deploy/local/kafka.sh install
 	PYTHON=$(PY) deploy/local/prism.sh
 	PYTHON=$(PY) deploy/local/flink.sh install
+	deploy/local/chromium.sh
 
 test: engines
 	$(PY) -m pytest -q -p no:cacheprovider tests

@@ -29,6 +29,7 @@ commands:
   inspect    print Avro records as JSON lines: wire-ingest inspect FILE...
   normalize  parse bylines, captions or datelines: wire-ingest normalize byline|caption|dateline [TEXT...]
   replay     publish stories to Kafka: wire-ingest replay PATH... --kafka-bootstrap H:P --kafka-topic T
+  report     sum up a run's output folder: wire-ingest report DIR [--html FILE]
 
 'wire-ingest <command> --help' describes a command's options."""
 
@@ -39,7 +40,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(_USAGE)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
-    handlers = {"run": _run, "inspect": _inspect, "normalize": _normalize, "replay": _replay}
+    handlers = {"run": _run, "inspect": _inspect, "normalize": _normalize, "replay": _replay,
+                "report": _report}
     if command not in handlers:
         print(f"wire-ingest: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
         return 2
@@ -164,6 +166,12 @@ def _replay(argv: list[str]) -> int:
                            rate=args.rate, loop=args.loop)
     print(f"replayed {sent} stories to {args.kafka_topic}")
     return 0
+
+
+def _report(argv: list[str]) -> int:
+    from pipelines.report import report_command
+
+    return report_command(argv, sys.stdout)
 
 
 if __name__ == "__main__":
