@@ -16,7 +16,10 @@ Input, one of:
     ``KN#`` source, ``PD#`` date, ``BY#``, ``KY#`` keyword, ``TI#`` title,
     ``AB#`` abstract, ``TX#`` text to the end).
   - AsiaNet media releases (``Source: X`` / ``MEDIA RELEASE PR67254`` /
-    headline lines / text).
+    headline lines / a blank line / the wire's dateline paragraph
+    ``LONDON, Feb. 1, 2017 /PRNewswire-AsiaNet/ --`` / text wrapped at about
+    80 columns, a paragraph opening on an indented line or after a line
+    that ends short). The source line may wrap onto a second line.
   - Bureau of Meteorology products (``IDN38100`` / issuer lines / a blank
     line / the warning title / text).
   - Racing results (``SOH`` then unit-separated fields: meeting, race,
@@ -24,9 +27,11 @@ Input, one of:
   - Anything else named ``aap_text`` by a hint: the first line is the
     headline, the rest the text.
 
-Mapping: headline (``^`` line, else the Pagemasters keyword, else the last
-``:`` line, else the first text line); slugline (the first ``:`` or ``#``
-keyword, else the slug of a slug-and-take line); version (a take key that
+Mapping: headline (``^`` line; else, in a Pagemasters message, its ``:``
+line, else its ``#`` keyword; else the last of two or more ``:`` lines; else
+the first text line); slugline (a Pagemasters message's ``#`` keyword, else
+the first ``:`` keyword, else the slug of a slug-and-take line; a media
+release's issuing organisation, from its ``Source:`` line); version (a take key that
 marks an update or a lead: ``2nd Lead``, ``UPDATE``, ``CORRECTION``, else
 the take of a slug-and-take line, as ANPA's take after its slug); body paragraphs (blank-line separated
 blocks with wrapped lines joined; tabular copy and long single-line
@@ -34,7 +39,14 @@ paragraphs keep one paragraph per line); credit line from a trailing
 ``SOURCE:`` line (or AsiaNet's ``Source:``); agency ``AAP`` when the
 message says so (``ZCZC AAP`` or an ``AAP -`` dateline), the Bureau for its
 products; item id from the AsiaNet release number or the BoM product id.
-The dateline stays at the start of the text for the normalizer.
+The dateline stays at the start of the text for the normalizer, except a
+media release's, which is a paragraph of its own: it is given apart as
+``PLACE, DATE (WIRE)`` (the wire as written, ``/PRNewswire-AsiaNet/`` ->
+``PRNewswire-AsiaNet``) and the text starts after it.
+
+Pagemasters messages (AAP's racing and finance data, a ``#`` keyword line)
+use the codes their own way: ``#`` is the slug, ``:`` the headline, ``@``
+the take (``#Wagga Trot`` / ``:VIC TAB DIVS 1-4 Friday``).
 """
 
 from __future__ import annotations
@@ -66,7 +78,20 @@ _NEWS_BITES_FIELD = re.compile(r"^([A-Z]{2})#(.*)$")
 _ROUTING = re.compile(r"^[A-Z]{2}\s+\S")
 _UPDATE_TAKE = re.compile(r"(\d+(?:st|nd|rd|th)\s*(?:lead|ld|take|add|writethru)|update|correct|refile|repeat)", re.I)
 _SOURCE_LINE = re.compile(r"^SOURCE:\s*\S", re.I)
-_RELEASE = re.compile(r"^\s*Source:\s*(.+)\n\s*MEDIA RELEASE\s+(PR\d+)\s*\n", re.I)
+# 'Source: X' (wrapped onto a second line when long) then the release number.
+_RELEASE = re.compile(r"^\s*Source:\s*(.+(?:\n(?!\s*MEDIA RELEASE).+)?)\n\s*MEDIA RELEASE\s+(PR\d+)\s*\n", re.I)
+# A release's dateline paragraph: 'LONDON, Feb. 1, 2017 /PRNewswire-AsiaNet/ --'
+# (the wire between slashes, a dash after; the text may follow on the line).
+# Bounded and slash-free up to the wire, so a long line costs one pass; the
+# place-comma-date shape is checked after the match (_is_release_dateline).
+_RELEASE_DATELINE = re.compile(
+    r"^[ \t]*(?P<dateline>[^\s/][^/\n]{2,160}?)[ \t]*/[ \t]*(?P<wire>[A-Za-z][\w.\- ]{0,40}?)[ \t]*/"
+    r"[ \t]*(?:-{1,2}|\u2013|\u2014)?[ \t]*(?P<rest>.*)$"
+)
+_RELEASE_DATE = re.compile(r"\b(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}\b")
+# A bullet opens a paragraph (U+FFFD: a bullet the sender's code page lost).
+# Not '-': wrapped text puts a dash at a line's start too.
+_BULLET = re.compile("^\\s*[\u2022\u25cf\u25aa\u00b7*\ufffd]\\s")
 _BOM = re.compile(r"^\s*(ID[A-Z]\d{5})\s*\n")
 _AAP_DATELINE = re.compile(r"^[A-Z][A-Za-z .'\-]+,\s+\w+\s+\d{1,2}\s+AAP\s+-")
 
@@ -154,8 +179,12 @@ def _zczc(message: str) -> ParsedItem:
     body_lines = lines[position:]
     if colon_values:
         keyword = colon_values[0]
-    if not headline:
-        headline = pagemasters or (colon_values[-1] if len(colon_values) > 1 else None)
+    if pagemasters:
+        # Pagemasters' own use of the codes: '#' the slug, ':' the headline.
+        keyword = pagemasters
+        headline = headline or (colon_values[-1] if colon_values else pagemasters)
+    elif not headline and len(colon_values) > 1:
+        headline = colon_values[-1]
     agency = "AAP" if "AAP" in first.split() else None
     item = _story(headline=headline, body_lines=body_lines, tabular=tabular)
     if agency is None and item.body_paragraphs and _AAP_DATELINE.match(item.body_paragraphs[0]):
@@ -164,7 +193,7 @@ def _zczc(message: str) -> ParsedItem:
     if slug_take is not None:
         keyword = keyword or slug_take.group("slug")
         version = version or slug_take.group("take")
-    return dataclasses.replace(item, slugline=keyword or pagemasters, version=version, agency=agency)
+    return dataclasses.replace(item, slugline=keyword, version=version, agency=agency)
 
 
 def _is_news_bites(lines: list[str]) -> bool:
@@ -219,6 +248,7 @@ def _sydney_millis(text: Optional[str]) -> Optional[int]:
 
 
 def _media_release(text: str, release: re.Match) -> ParsedItem:
+    """An AsiaNet release: the issuer is its slug, the wire's dateline is given apart."""
     rest = text[release.end():].split("\n")
     headline_lines = []
     position = 0
@@ -227,9 +257,124 @@ def _media_release(text: str, release: re.Match) -> ParsedItem:
     while position < len(rest) and rest[position].strip():
         headline_lines.append(rest[position].strip())
         position += 1
-    item = _story(headline=clean(" ".join(headline_lines)), body_lines=rest[position:])
-    return dataclasses.replace(item, credit_line=f"Source: {clean(release.group(1))}",
-                               item_id=release.group(2))
+    body_lines = rest[position:]
+    dateline, body_lines, runs_on = _release_dateline(body_lines)
+    credit_line = None
+    kept = []
+    for line in body_lines:
+        if line.strip() == "NNNN":
+            break
+        if _SOURCE_LINE.match(line.strip()):
+            credit_line = clean(line.strip())
+            continue
+        kept.append(line.rstrip())
+    paragraphs = _release_paragraphs(kept)
+    if runs_on and paragraphs:
+        lead = _RELEASE_DATELINE.match(paragraphs[0])
+        paragraphs = ((lead.group("rest").strip(),) if lead else paragraphs[:1]) + paragraphs[1:]
+        paragraphs = tuple(p for p in paragraphs if p)
+    headline = clean(" ".join(headline_lines))
+    if not headline and paragraphs:
+        headline, paragraphs = paragraphs[0], paragraphs[1:] or paragraphs
+    if not headline:
+        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{FORMAT}: {release.group(2)}: no headline", FORMAT)
+    if not paragraphs:
+        raise ParseError(DeadLetterReason.MISSING_BODY, f"{FORMAT}: {release.group(2)}: no text", FORMAT)
+    source = clean(release.group(1))
+    # The header's 'Source:' is the credit; PR Newswire repeats it as a
+    # closing 'SOURCE:' line, which is taken out of the text either way.
+    return ParsedItem(format=FORMAT, headline=headline, body_paragraphs=paragraphs, dateline=dateline,
+                      credit_line=f"Source: {source}" if source else credit_line, slugline=source or None,
+                      item_id=release.group(2))
+
+
+def _release_dateline(lines: list[str]) -> tuple[Optional[str], list[str], bool]:
+    """(the dateline as ``PLACE, DATE (WIRE)``, the lines left, whether the first still opens with it).
+
+    The wire's marks (``/PRNewswire-AsiaNet/ --``) are not the dateline syntax
+    the normalizer reads, and the dateline is a paragraph of its own, so it is
+    given apart. When the text runs on from the dash on the same line, the
+    line stays whole until its paragraph is joined (its width tells where the
+    sender wrapped), and the dateline is cut from that paragraph then.
+    """
+    position = 0
+    while position < len(lines) and not lines[position].strip():
+        position += 1
+    found = _RELEASE_DATELINE.match(lines[position]) if position < len(lines) else None
+    if found is None or not _is_release_dateline(found.group("dateline")):
+        return None, lines, False
+    dateline = f"{clean(found.group('dateline'))} ({clean(found.group('wire'))})"
+    if found.group("rest").strip():
+        return dateline, lines[position:], True
+    return dateline, lines[position + 1:], False
+
+
+def _is_release_dateline(text: str) -> bool:
+    """'PLACE, [REGION,] MONTH DAY[, YEAR]' ('LONDON, Feb. 1'), not a sentence with slashes in it."""
+    place, comma, date = text.partition(",")
+    return bool(place.strip() and comma and _RELEASE_DATE.search(date))
+
+
+def _release_paragraphs(lines: list[str]) -> tuple[str, ...]:
+    """Paragraphs of a release's text, wrapped at a fixed width by the sender.
+
+    Within a blank-line block a line opens a paragraph when it is indented (and
+    not deeper than the paragraph's first line: a hanging indent continues it),
+    when it opens with a bullet, or when its first word would have fitted on
+    the line before (that line ended short on purpose). Blocks with columns
+    on two lines or more keep one paragraph per line, as elsewhere (a single
+    '|' is a ticker symbol's, 'BSE: 540565 | NSE: X').
+    """
+    width = _wrap_width(lines)
+    out: list[str] = []
+    for block in _blocks(lines):
+        if sum(_is_table_line(line) for line in block) >= 2:
+            out.extend(clean(line) for line in block if clean(line))
+            continue
+        current: list[str] = []
+        first_indent = 0
+        previous = ""
+        for line in block:
+            indent = _indent(line)
+            word = line.split()[0]
+            opens = bool(current) and (
+                (indent >= 2 and (first_indent == 0 or indent <= first_indent))
+                or bool(_BULLET.match(line))
+                or len(previous.rstrip()) + 1 + len(word) <= width
+            )
+            if opens:
+                out.append(clean(" ".join(current)))
+                current = []
+            if not current:
+                first_indent = indent
+            current.append(line)
+            previous = line
+        if current:
+            out.append(clean(" ".join(current)))
+    return tuple(p for p in out if p)
+
+
+def _wrap_width(lines: list[str]) -> int:
+    """The column the sender wrapped at: most wrapped lines end near it (a long URL may pass it)."""
+    lengths = sorted(len(line.rstrip()) for line, after in zip(lines, lines[1:]) if line.strip() and after.strip())
+    return lengths[(len(lengths) * 9) // 10] if lengths else 0
+
+
+def _indent(line: str) -> int:
+    """Columns of leading white space."""
+    return len(line) - len(line.lstrip())
+
+
+def _blocks(lines: list[str]) -> list[list[str]]:
+    """Runs of non-blank lines."""
+    blocks: list[list[str]] = [[]]
+    for line in lines:
+        if not line.strip():
+            if blocks[-1]:
+                blocks.append([])
+        else:
+            blocks[-1].append(line)
+    return [block for block in blocks if block]
 
 
 def _bureau(text: str, bom: re.Match) -> ParsedItem:

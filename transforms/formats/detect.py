@@ -133,8 +133,9 @@ _ENVELOPE_CONTROLS = re.compile(rb"[\x01\x02\x03\x04\x16]")
 # ZCZC opens AAP's teleprinter copy; News Bites copy writes it in lower case.
 _AAP_START = re.compile(rb"^[\s\x01\x02\x16]*(?:ZCZC|zczc)\b")
 # AAP's other text feeds: AsiaNet media releases ('Source: X' then
-# 'MEDIA RELEASE PR67254') and Bureau of Meteorology products ('IDN38100').
-_AAP_MEDIA_RELEASE = re.compile(rb"^\s*Source:[^\r\n]{1,120}\r?\n\s*MEDIA RELEASE PR\d+")
+# 'MEDIA RELEASE PR67254'; a long source wraps onto a second line) and
+# Bureau of Meteorology products ('IDN38100').
+_AAP_MEDIA_RELEASE = re.compile(rb"^\s*Source:[^\r\n]{1,120}(?:\r?\n[^\r\n]{1,120})?\r?\n\s*MEDIA RELEASE PR\d+")
 _AAP_BOM_PRODUCT = re.compile(rb"^\s*ID[A-Z]\d{5}\s*\r?\n")
 # AAP racing results: SOH, then unit-separated fields ('CRANBOURNE<US>6<US>N...').
 _AAP_RACING = re.compile(rb"^\x01[^\x1f\r\n]{1,40}\x1f[^\r\n]{0,80}\x1f")
