@@ -34,6 +34,8 @@ setup(
         "datasketch>=1.6,<3",
         "defusedxml>=0.7,<0.8",
         "numpy>=1.24",
+        # The progress bar of bounded runs on a terminal (pipelines/logs.py).
+        "tqdm>=4.66,<5",
     ],
     extras_require={
         "test": [

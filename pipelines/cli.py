@@ -16,7 +16,6 @@ import argparse
 import base64
 import datetime
 import json
-import logging
 import sys
 from typing import Any, Iterable, Optional, TextIO
 
@@ -45,7 +44,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     if command not in handlers:
         print(f"wire-ingest: unknown command {command!r}\n\n{_USAGE}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from pipelines.logs import configure_logging
+
+    try:
+        # Before Beam is imported: its import-time warning is one of those dropped.
+        configure_logging(_log_format(rest) if command == "run" else "text")
+    except ValueError as error:
+        print(f"wire-ingest {command}: {error}", file=sys.stderr)
+        return 2
     from transforms.kafka_io import BrokerUnavailableError
 
     try:
@@ -56,6 +62,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     except BrokerUnavailableError as error:
         print(f"wire-ingest {command}: Kafka broker unavailable: {error}", file=sys.stderr)
         return 3
+
+
+def _log_format(argv: list[str]) -> str:
+    """The value of ``--log-format`` in ``run``'s arguments (default text)."""
+    found = "text"
+    for i, arg in enumerate(argv):
+        if arg == "--log-format":
+            if i + 1 >= len(argv):
+                raise ValueError("--log-format: give text or json")
+            found = argv[i + 1]
+        elif arg.startswith("--log-format="):
+            found = arg.split("=", 1)[1]
+    return found
 
 
 def _dump_stacks_on_sigusr1() -> None:

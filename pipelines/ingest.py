@@ -22,6 +22,8 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from pipelines.flink import uses_java_kafka_reader
+from pipelines.logs import add_log_args, log_starts, log_stops, start_progress, stop_progress, \
+    validate_log_args
 from pipelines.runners import resolve_runner
 from transforms.enrich import EVENT_TIME_FROM_PUBLISHED, EVENT_TIME_FROM_SOURCE
 from transforms.process import ProcessStories
@@ -117,6 +119,7 @@ class IngestOptions(PipelineOptions):
                                  "--kafka-output-topic, give --kafka-confluent-schema-id too.")
         parser.add_argument("--summary-json", dest="summary_json", default=None,
                             help="Also write the end-of-run counts to this JSON file.")
+        add_log_args(parser)
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ def validate(options: IngestOptions) -> None:
     if options.kafka_watermark_delay < 0:
         raise ValueError("--kafka-watermark-delay must be zero or a positive number of seconds")
     validate_kafka_sinks(options)
+    validate_log_args(options)
 
 
 def validate_kafka_sinks(options: IngestOptions) -> None:
@@ -200,10 +204,18 @@ def is_streaming_source(options: IngestOptions) -> bool:
     return bool(options.watch) or bool(options.kafka_topic and not options.kafka_stop_at_end)
 
 
-def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions) -> PipelineOutputs:
-    """Add the ingest steps to ``pipeline``; returns the main PCollections."""
+def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions,
+                   count_progress: bool = False) -> PipelineOutputs:
+    """Add the ingest steps to ``pipeline``; returns the main PCollections.
+    ``count_progress`` adds a side branch counting the inputs read for the
+    progress bar (``transforms.progress``)."""
     streaming = options.view_as(StandardOptions).streaming
     raw_inputs, read_dead_letters = read_sources(pipeline, options)
+    if count_progress:
+        from transforms.progress import CountProgress
+
+        (raw_inputs, *read_dead_letters) | "ProgressInputs" >> beam.Flatten() \
+            | "CountProgress" >> CountProgress()
     processed = raw_inputs | "ProcessStories" >> ProcessStories(
         dedup_mode=options.dedup_mode,
         dedup_horizon_seconds=int(options.dedup_horizon * 3600),
@@ -217,6 +229,10 @@ def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions) -> PipelineO
     dead_letters = (
         *read_dead_letters, processed[ProcessStories.DEAD_LETTERS]
     ) | "AllDeadLetters" >> beam.Flatten()
+    if options.log_format == "json":
+        from transforms.events import LogDeadLetters
+
+        dead_letters | "LogDeadLetters" >> LogDeadLetters()
     outputs = write_outputs(processed[ProcessStories.STORIES], dead_letters,
                             processed[ProcessStories.DROPPED], options)
     if options.kafka_topic:  # either reader: commits what every sink has written
@@ -455,10 +471,14 @@ def run(argv: Optional[list[str]] = None) -> RunSummary:
 
     apply_local_flink_defaults(options)
     pipeline = beam.Pipeline(runner=resolve_runner(options), options=options)
-    build_pipeline(pipeline, ingest)
+    bar = start_progress(options, ingest, pipeline.runner)
+    build_pipeline(pipeline, ingest, count_progress=bar is not None)
+    log_starts(ingest, configured_sinks(ingest))
     result = pipeline.run()
     result.wait_until_finish()
+    stop_progress(bar)
     summary = summarize_metrics(result, ingest)
+    log_stops(ingest, summary.sinks)
     print(summary.render())
     if ingest.summary_json:
         os.makedirs(os.path.dirname(os.path.abspath(ingest.summary_json)), exist_ok=True)
