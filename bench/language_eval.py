@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from transforms.language import LanguageDetector  # noqa: E402
+from transforms.language_codes import canonical_language  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
 REUTERS = CORPORA / "reuters21578"
@@ -150,6 +151,8 @@ def lingua_sentences(per_language: int | None = None, half: str | None = None):
         if row["kind"] != "sentences" or not codes:
             continue
         accepted = frozenset(codes.split("|"))
+        # LanguageDetector.detect gives canonical codes ("zh" for "zh-cn").
+        accepted |= {canonical_language(code) for code in accepted}
         with open(CORPORA / row["local_path"], encoding="utf-8") as lines:
             taken = seen = 0
             for number, line in enumerate(lines, 1):

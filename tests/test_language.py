@@ -57,7 +57,17 @@ def detector() -> LanguageDetector:
 
 def test_declared_language_wins(detector):
     assert detector.detect(CAPS_HEADLINE, CAPS_BODY, "de") == ("de", 1.0)
-    assert detector.detect("", "", "nb-NO") == ("nb-NO", 1.0)
+    # Declared tags come out as one canonical ISO 639-1 code, whatever the spelling.
+    assert detector.detect("", "", "nb-NO") == ("nb", 1.0)
+    for declared in ("FR", "fr-FR", "fr_CA", "fre", "fra"):
+        assert detector.detect("", "", declared) == ("fr", 1.0), declared
+    assert detector.detect("", "", "swe") == ("sv", 1.0)
+    assert detector.detect("", "", "en-US") == ("en", 1.0)
+
+
+def test_declared_tag_that_names_no_language_is_ignored(detector):
+    assert detector.detect(CAPS_HEADLINE, CAPS_BODY, "xx-garbage")[0] == "en"
+    assert detector.detect("", "", "English") == (UNDETERMINED, 0.0)
 
 
 def test_short_text_is_undetermined(detector):

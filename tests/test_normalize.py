@@ -256,14 +256,19 @@ def test_inline_attributions_in_body_text(paragraph, expected):
 @pytest.mark.parametrize(
     "paragraph, dateline, rest",
     [
-        ("MOSCOW (Reuters) - The Kremlin said.", Dateline("Moscow", None, "Reuters"), "The Kremlin said."),
-        ("KYIV, Ukraine (AP) — Sirens sounded.", Dateline("Kyiv, Ukraine", None, "Associated Press"), "Sirens sounded."),
-        ("WASHINGTON, March 3 - The Fed held.", Dateline("Washington", "March 3", None), "The Fed held."),
-        ("ST. PETERSBURG, Russia (AP) — Snow fell.", Dateline("St. Petersburg, Russia", None, "Associated Press"), "Snow fell."),
-        ("RIO DE JANEIRO, Jan 5 (Reuters) - Rain fell.", Dateline("Rio de Janeiro", "Jan 5", "Reuters"), "Rain fell."),
-        ("Berlin (dpa) - Der Bundestag tagt.", Dateline("Berlin", None, "dpa"), "Der Bundestag tagt."),
+        ("MOSCOW (Reuters) - The Kremlin said.", Dateline("Moscow", None, "Reuters", "Moscow", None, "MOSCOW (Reuters)"), "The Kremlin said."),
+        ("KYIV, Ukraine (AP) — Sirens sounded.", Dateline("Kyiv, Ukraine", None, "Associated Press", "Kyiv", "Ukraine", "KYIV, Ukraine (AP)"),
+         "Sirens sounded."),
+        ("WASHINGTON, March 3 - The Fed held.", Dateline("Washington", "March 3", None, "Washington", None, "WASHINGTON, March 3"),
+         "The Fed held."),
+        ("ST. PETERSBURG, Russia (AP) — Snow fell.", Dateline("St. Petersburg, Russia", None, "Associated Press", "St. Petersburg", "Russia",
+                                                             "ST. PETERSBURG, Russia (AP)"), "Snow fell."),
+        ("RIO DE JANEIRO, Jan 5 (Reuters) - Rain fell.", Dateline("Rio de Janeiro", "Jan 5", "Reuters", "Rio de Janeiro", None,
+                                                                   "RIO DE JANEIRO, Jan 5 (Reuters)"), "Rain fell."),
+        ("Berlin (dpa) - Der Bundestag tagt.", Dateline("Berlin", None, "dpa", "Berlin", None, "Berlin (dpa)"),
+         "Der Bundestag tagt."),
         # AP teletype copy: the dash is a spaced underscore.
-        ("DOVER, Del. (AP) _ The tide came in.", Dateline("Dover, Del.", None, "Associated Press"),
+        ("DOVER, Del. (AP) _ The tide came in.", Dateline("Dover, Del.", None, "Associated Press", "Dover", "Del.", "DOVER, Del. (AP)"),
          "The tide came in."),
     ],
 )
@@ -292,9 +297,12 @@ def test_lead_sentence_without_dateline_gives_none(paragraph):
 
 
 def test_dateline_given_apart_is_parsed_leniently():
-    assert parse_dateline_field("ROME, March 13, Reuter -") == Dateline("Rome", "March 13", "Reuters")
-    assert parse_dateline_field("Mexico city, march 18 -") == Dateline("Mexico City", "march 18", None)
-    assert parse_dateline_field("FORT WASHINGTON, Pa.") == Dateline("Fort Washington, Pa.", None, None)
+    assert parse_dateline_field("ROME, March 13, Reuter -") == Dateline(
+        "Rome", "March 13", "Reuters", "Rome", None, "ROME, March 13, Reuter")
+    assert parse_dateline_field("Mexico city, march 18 -") == Dateline(
+        "Mexico City", "march 18", None, "Mexico City", None, "Mexico city, march 18")
+    assert parse_dateline_field("FORT WASHINGTON, Pa.") == Dateline(
+        "Fort Washington, Pa.", None, None, "Fort Washington", "Pa.", "FORT WASHINGTON, Pa.")
     assert parse_dateline_field("") is None
 
 
@@ -421,7 +429,8 @@ def test_normalize_item_moves_the_dateline_and_counts_unparsed():
     )
     normalized = normalize_item(item)
     assert normalized.headline == "Oil prices rise"
-    assert normalized.dateline == Dateline("London", "March 3", "Reuters")
+    assert normalized.dateline == Dateline("London", "March 3", "Reuters", "London", None,
+                                                "LONDON, March 3 (Reuters)")
     assert normalized.body_paragraphs == ("Oil rose on Tuesday.", "Brent gained 2%.")
     assert normalized.bylines == (Contributor("Dmitry Zhdannikov", None, "Reuters", None),)
     assert normalized.agencies == ("Reuters",)
@@ -438,14 +447,14 @@ def test_normalize_item_uses_a_dateline_given_apart_and_leaves_the_body():
         dateline="SALVADOR, Feb 26 -",
     )
     normalized = normalize_item(item)
-    assert normalized.dateline == Dateline("Salvador", "Feb 26", None)
+    assert normalized.dateline == Dateline("Salvador", "Feb 26", None, "Salvador", None, "SALVADOR, Feb 26")
     assert normalized.body_paragraphs == ("Showers continued throughout the week.",)
 
 
 def test_normalize_item_dateline_only_paragraph_is_dropped():
     item = ParsedItem(format="t", headline="h", body_paragraphs=("GENEVA (Reuters) -", "Talks resumed."))
     normalized = normalize_item(item)
-    assert normalized.dateline == Dateline("Geneva", None, "Reuters")
+    assert normalized.dateline == Dateline("Geneva", None, "Reuters", "Geneva", None, "GENEVA (Reuters)")
     assert normalized.body_paragraphs == ("Talks resumed.",)
 
 
@@ -513,6 +522,7 @@ def test_cli_caption_and_dateline_from_stdin_lines():
         "is_file_photo": False,
         "is_handout": False,
         "credit_raw": "REUTERS/Gleb Garanich",
+        "alt_text": None,
     }
     assert second["text"] == "No credit at all" and second["credit_raw"] is None
 
@@ -520,9 +530,11 @@ def test_cli_caption_and_dateline_from_stdin_lines():
     stdin = io.StringIO("KYIV, Ukraine (AP) — Sirens sounded.\nThe lead sentence has none.\nWASHINGTON, March 17 -\n")
     assert normalize_command("dateline", stdin, out) == 0
     assert [json.loads(line) for line in out.getvalue().splitlines()] == [
-        {"place": "Kyiv, Ukraine", "date": None, "agency": "Associated Press"},
-        {"place": None, "date": None, "agency": None},
-        {"place": "Washington", "date": "March 17", "agency": None},
+        {"place": "Kyiv, Ukraine", "date": None, "agency": "Associated Press",
+         "city": "Kyiv", "region": "Ukraine", "raw": "KYIV, Ukraine (AP)"},
+        {"place": None, "date": None, "agency": None, "city": None, "region": None, "raw": None},
+        {"place": "Washington", "date": "March 17", "agency": None,
+         "city": "Washington", "region": None, "raw": "WASHINGTON, March 17"},
     ]
 
 

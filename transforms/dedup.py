@@ -317,7 +317,10 @@ def fingerprint(story: Story, config: DedupConfig, hasher: minhash.MinHasher) ->
         content_hash=digest,
         shingles=shingles,
         signature=signature,
-        level=update_level(story.headline, story.slugline, story.version),
+        # The normalizer takes 'UPDATE 2-' / 'CORRECTED-' off the headline
+        # into editorial_markers: they are read with it.
+        level=update_level(" ".join((*story.editorial_markers, story.headline)),
+                           story.slugline, story.version),
     )
 
 

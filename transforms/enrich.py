@@ -1,9 +1,11 @@
 """From parsed items to enriched stories: normalize, then enrich.
 
 In: ``ParsedInput``. Out: ``Story`` with normalized text, bylines, dateline,
-captions and agencies (``transforms.normalize``), language and confidence
-(seeded langdetect, or the language the format declares), word count and
-content hash; element timestamps set to the story's event time. Items that
+captions and agencies (``transforms.normalize``), headline markers and a
+derived headline for stories sent without one, language and confidence
+(detected, or the language the format declares, both as one canonical ISO
+639-1 code; the declared tag is kept as written), word count and content
+hash; element timestamps set to the story's event time. Items that
 fail here become ``DeadLetter``s (stage ``normalize``), never dropped.
 Deduplication is a later step: every story leaves here ``UNIQUE``.
 """
@@ -17,6 +19,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 
+from transforms import telemetry
 from transforms.language import LanguageDetector
 from transforms.model import DeadLetter, DeadLetterReason, ParsedInput, ParseError, Story, now_millis
 from transforms.normalize import NormalizedItem, normalize_item
@@ -66,6 +69,10 @@ def build_story(
         event_time=event_time,
         language=language[0],
         language_confidence=language[1],
+        language_declared=item.language or None,
+        headline_derived=normalized.headline_derived,
+        editorial_markers=normalized.editorial_markers,
+        update_number=normalized.update_number,
         word_count=count_words(body),
         dateline=normalized.dateline,
         bylines=normalized.bylines,
@@ -90,14 +97,18 @@ def enrich_item(
     """Normalize and enrich one item; returns the story and the count of
     credit strings the normalizer did not understand.
 
+    A story with a body but no headline gets a derived one (slugline, else
+    first sentence; ``Story.headline_derived``), not a dead letter.
+
     Raises:
-      ParseError: ``missing_headline`` when no headline is left after
-        normalization.
+      ParseError: ``missing_headline`` when the story has neither a headline
+        nor a body to derive one from.
     """
     normalized = normalize_item(parsed.item)
     if not normalized.headline:
         fmt = parsed.item.format
-        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{fmt}: no headline after normalization", fmt)
+        raise ParseError(DeadLetterReason.MISSING_HEADLINE,
+                         f"{fmt}: no headline after normalization, and no body to derive one from", fmt)
     language = detector.detect(
         normalized.headline, "\n".join(normalized.body_paragraphs), parsed.item.language
     )
@@ -143,7 +154,9 @@ class _EnrichFn(beam.DoFn):
     def process(self, parsed: ParsedInput) -> Iterator:
         fmt = parsed.item.format
         try:
-            story, unparsed = enrich_item(parsed, self._detector, event_time_from=self._event_time_from)
+            with telemetry.stage_timer("normalize"):
+                story, unparsed = enrich_item(parsed, self._detector,
+                                              event_time_from=self._event_time_from)
         except ParseError as error:
             yield self._dead(parsed, error.reason, str(error))
             return

@@ -1,11 +1,14 @@
 """Language identification for wire copy: deterministic, cheap, and right on tables.
 
 In: a story's normalized headline and body, and the language its delivery
-format declares (if any). Out: ``(code, confidence)``, ``code`` one of
-langdetect's 55 language codes (``en``, ``zh-cn``...), or ``und``.
+format declares (if any). Out: ``(code, confidence)``, ``code`` the
+lowercase ISO 639-1 code (``transforms.language_codes.canonical_language``:
+``detect`` gives "zh" where langdetect says "zh-cn"), or ``und``.
+``detect_text`` gives langdetect's own codes.
 
 Contract:
-  * A declared language wins, as declared, with confidence 1.0.
+  * A declared language wins, canonicalised ("fr-FR" -> "fr"), with
+    confidence 1.0; a declared tag that names no language is ignored.
   * Detection reads the story's *prose*: lines that are mostly numbers,
     figures or wire-table abbreviations ("Shr 45 cts vs 58 cts", "Net 1.1
     mln vs 829,000") are left out, and the rest is lower-cased, so that
@@ -63,6 +66,7 @@ from typing import Optional
 
 import numpy as np
 
+from transforms.language_codes import UNDETERMINED, canonical_language
 from transforms.language_markers import ENGLISH_WIRE, GROUPS, marker_words
 from transforms.language_words import WordFrequencies, words_of
 
@@ -77,7 +81,6 @@ __all__ = [
     "is_table_line",
 ]
 
-UNDETERMINED = "und"
 #: Fewer letters of prose than this and no language is claimed.
 MIN_LETTERS = 10
 #: A line needs this many words to be prose.
@@ -299,11 +302,17 @@ class LanguageDetector:
         return self._model[0]
 
     def detect(self, headline: str, body: str, declared: Optional[str] = None) -> tuple[str, float]:
-        """Return ``(code, confidence)`` for a story."""
+        """Return ``(code, confidence)`` for a story, ``code`` canonical
+        (``transforms.language_codes``): a declared tag that names a language
+        wins ("fr-FR" gives ``("fr", 1.0)``); one that names none ("xx",
+        "English") is ignored and the text decides."""
         if declared:
-            return declared, 1.0
+            code = canonical_language(declared)
+            if code != UNDETERMINED:
+                return code, 1.0
         prose, english_wire = story_sample(headline, body)
-        return self.detect_text(prose, english_wire)
+        code, confidence = self.detect_text(prose, english_wire)
+        return canonical_language(code), confidence
 
     def detect_text(self, text: str, english_wire: Optional[int] = None) -> tuple[str, float]:
         """Return ``(code, confidence)`` for text already chosen as prose.

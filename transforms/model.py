@@ -147,6 +147,7 @@ class CaptionText:
     text: str
     credit: Optional[str] = None
     kind: str = "photo"  # photo, map, graphic
+    alt_text: Optional[str] = None  # the picture's alt text, when given apart
 
 
 @dataclass(frozen=True)
@@ -202,9 +203,12 @@ class Contributor:
 
 @dataclass(frozen=True)
 class Dateline:
-    place: Optional[str] = None
+    place: Optional[str] = None  # city and region in one string, natural case
     date: Optional[str] = None
     agency: Optional[str] = None
+    city: Optional[str] = None  # the place's first part
+    region: Optional[str] = None  # the rest of the place (state, region, country)
+    raw: Optional[str] = None  # the dateline as written, dash left off
 
     def to_avro(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -219,6 +223,7 @@ class Caption:
     is_file_photo: bool = False
     is_handout: bool = False
     credit_raw: Optional[str] = None
+    alt_text: Optional[str] = None
 
     def to_avro(self) -> dict[str, Any]:
         record = dataclasses.asdict(self)
@@ -250,8 +255,12 @@ class Story:
     ingested_at: int
     event_time: int
     standfirst: Optional[str] = None
-    language: str = "und"
+    language: str = "und"  # canonical ISO 639-1 code (transforms.language_codes)
     language_confidence: float = 0.0
+    language_declared: Optional[str] = None  # the tag as the format declared it
+    headline_derived: bool = False
+    editorial_markers: tuple[str, ...] = ()
+    update_number: Optional[int] = None
     word_count: int = 0
     dateline: Optional[Dateline] = None
     bylines: tuple[Contributor, ...] = ()
@@ -275,10 +284,14 @@ class Story:
             "slugline": self.slugline,
             "urgency": self.urgency,
             "headline": self.headline,
+            "headline_derived": self.headline_derived,
+            "editorial_markers": list(self.editorial_markers),
+            "update_number": self.update_number,
             "standfirst": self.standfirst,
             "body": self.body,
             "language": self.language,
             "language_confidence": self.language_confidence,
+            "language_declared": self.language_declared,
             "word_count": self.word_count,
             "dateline": self.dateline.to_avro() if self.dateline else None,
             "bylines": [c.to_avro() for c in self.bylines],

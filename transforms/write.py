@@ -416,6 +416,7 @@ def load_written_stories(output_dir: str, max_age_seconds: float) -> list:
                     source=SourcePosition(kind=record["source"]["kind"], uri=record["source"]["uri"]),
                     ingested_at=0, event_time=_millis(record["event_time"]),
                     slugline=record.get("slugline"), version=record.get("version"),
+                    editorial_markers=tuple(record.get("editorial_markers") or ()),
                     content_hash=record["content_hash"],
                 ))
     return stories

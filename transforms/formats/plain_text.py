@@ -4,9 +4,10 @@ Shape (the seed story is the model): the headline on the first line, then
 blank-line-separated blocks: an optional standfirst, optional byline lines,
 photo blocks whose last line ends in a bracketed credit
 (``... [File: Sputnik/Sergey Guneev/Kremlin via Reuters]``, optionally after
-the picture's title line), body paragraphs with the occasional subheading,
-map or graphic captions (a one-line block naming a map/graphic/chart and not
-ending a sentence), Reuters-style ``Reporting by ...`` credit lines, and a
+the picture's alt-text line, kept as the caption's ``alt_text``), body
+paragraphs with the occasional subheading, map or graphic captions (a
+one-line block naming a map/graphic/chart and not ending a sentence),
+Reuters-style ``Reporting by ...`` credit lines, and a
 trailing ``Source: ...`` line.
 
 Captions, byline and credit lines and the Source line are taken out of the
@@ -89,8 +90,9 @@ def parse_text(text: str, fmt: str = FORMAT) -> ParsedItem:
             len(last) < 400 and _PAREN_PHOTO_CREDIT.search(last) and "Photo" in last
         ):
             # The picture's title line(s) before the caption are its alt
-            # text, a shorter copy of the caption: kept out of the body.
-            captions.append(CaptionText(text=last, credit=None, kind="photo"))
+            # text, a shorter copy of the caption: kept with the caption.
+            alt_text = " ".join(lines[:-1]) or None
+            captions.append(CaptionText(text=last, credit=None, kind="photo", alt_text=alt_text))
         elif len(lines) == 1 and _is_graphic_caption(last):
             kind = "map" if re.search(r"\bmaps?\b", last, re.I) else "graphic"
             captions.append(CaptionText(text=last, credit=None, kind=kind))

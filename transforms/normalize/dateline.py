@@ -3,9 +3,12 @@
 Contract: ``parse_dateline(text)`` returns ``(Dateline | None, rest)``. When
 ``text`` starts with a dateline -- ``MOSCOW (Reuters) -``, ``KYIV, Ukraine
 (AP) —``, ``WASHINGTON, March 3 -``, ``RIO DE JANEIRO, Jan 5 (Reuters) -``,
-dpa's ``Munich (dpa) -`` -- the dateline holds the place in natural case
-(region kept: ``Kyiv, Ukraine``), the date as written and the canonical
-agency, and ``rest`` is the paragraph after the dash. Otherwise the result is
+dpa's ``Munich (dpa) -``, AP's teletype ``CHATHAM, Mass. (AP) _`` -- the
+dateline holds the place in natural case (region kept: ``Kyiv, Ukraine``),
+split into ``city`` (``Kyiv``) and ``region`` (``Ukraine``: what follows the
+city, state, region or country as written, natural case), the date as
+written, the canonical agency and ``raw``, the dateline as written up to
+its dash; ``rest`` is the paragraph after the dash. Otherwise the result is
 ``(None, text)`` unchanged: a lead sentence without a dateline gives none.
 Never raises.
 
@@ -62,7 +65,11 @@ _TITLE = re.compile(
 _FIELD_END = re.compile(r"\s+-{1,2}(?:\s|$)|\s*[—–]|-{2}|\s*-$")
 _MONTH_AHEAD = re.compile(rf"\s*{_MONTH}\s*\d", re.IGNORECASE)
 _FIELD_AGENCY = re.compile(r"\s*\(([^()]{1,40})\)")
-_FIELD_DATE = re.compile(rf"^(?:{_DATE}|{_MONTH}\s*\d{{1,2}}\w?|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})$", re.IGNORECASE)
+# A time may follow the date, with a zone: '2.4.2019 16:02:09 Cest' (Swiss copy).
+_TIME = r"(?:,?\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*[A-Za-z]{1,5})?)?"
+_FIELD_DATE = re.compile(
+    rf"^(?:{_DATE}|{_MONTH}\s*\d{{1,2}}\w?|\d{{1,2}}/\d{{1,2}}/\d{{2,4}}){_TIME}$", re.IGNORECASE
+)
 # A sentence starts: a capital followed by a lower-case letter, a quote, or a digit run with a word.
 _SENTENCE = re.compile(r"\s*(?:[\"“‘'«]|[A-ZÀ-ÖØ-Þ][a-zà-ÿ’']|[A-Z]\s|\d+\s+[a-z])")
 _JUNK = re.compile(r"^(?:[\s*>•·#]+|[a-z]\s{2,})+")
@@ -128,6 +135,7 @@ def _parse_field(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
         if not _MONTH_AHEAD.match(text, cut.end()):  # 'CHEVY CHASE, Md., - March 4 -'
             text = text[: cut.start()]
             break
+    raw = text.strip() or None
     agency = None
     paren = _FIELD_AGENCY.search(text) if "(" in text else None
     if paren:
@@ -149,7 +157,7 @@ def _parse_field(text: str, registry: AgencyRegistry) -> Optional[Dateline]:
             place_parts.append(place_case(segment, capitalize_lower=True))
     if not place_parts and not date:
         return None
-    return Dateline(place=", ".join(place_parts) or None, date=date, agency=agency)
+    return _dateline(place_parts, date, agency, raw)
 
 
 @memoize  # 'March 12' comes back all day: the date pattern is long and case-blind
@@ -172,11 +180,11 @@ def _parse(text: str, registry: AgencyRegistry) -> tuple[Optional[Dateline], str
     body = text[junk.end():] if junk else text
     match = _CAPS.match(body) if dash else None
     if match and _caps_ok(match):
-        place, date = _split_segments(place_case(match.group("place").strip()), match.group("segs"))
+        parts, date = _split_segments(place_case(match.group("place").strip()), match.group("segs"))
         rest = body[match.end():]
-        if place is not None and (match.group("agency") or date or _bare_ok(match.group("place"), rest)):
+        if parts is not None and (match.group("agency") or date or _bare_ok(match.group("place"), rest)):
             agency = _agency(match.group("agency"), registry)
-            return Dateline(place=place, date=date, agency=agency), rest
+            return _dateline(parts, date, agency, body[: match.start("dash")]), rest
     match = _TITLE.match(body)
     if match and _SENTENCE.match(body, match.end()):
         agency = registry.canonical_agency(match.group("agency")) if match.group("agency") else None
@@ -184,8 +192,16 @@ def _parse(text: str, registry: AgencyRegistry) -> tuple[Optional[Dateline], str
         place = match.group("place")
         dash = match.group("dash").strip()
         if (agency or date or "/" in place) and (dash != ":" or agency):
-            return Dateline(place=place, date=date, agency=agency), body[match.end():]
+            return _dateline([place], date, agency, body[: match.start("dash")]), body[match.end():]
     return None, text
+
+
+def _dateline(parts: list[str], date: Optional[str], agency: Optional[str], raw: Optional[str]) -> Dateline:
+    """The record: the place whole, and split into its city and the region after it."""
+    region = ", ".join(parts[1:]) or None
+    raw = " ".join(raw.split()) if raw else None
+    return Dateline(place=", ".join(parts) or None, date=date, agency=agency,
+                    city=parts[0] if parts else None, region=region, raw=raw or None)
 
 
 def _bare_ok(place: str, rest: str) -> bool:
@@ -205,8 +221,8 @@ def _caps_ok(match: re.Match) -> bool:
     return len(place) <= 40
 
 
-def _split_segments(place: str, segs: str) -> tuple[Optional[str], Optional[str]]:
-    """Comma segments after the place: region words join the place, one may be the date."""
+def _split_segments(place: str, segs: str) -> tuple[Optional[list[str]], Optional[str]]:
+    """Comma segments after the place: region words join the place parts, one may be the date."""
     date = None
     parts = [place]
     for segment in (s.strip() for s in segs.split(",") if s.strip()):
@@ -216,7 +232,7 @@ def _split_segments(place: str, segs: str) -> tuple[Optional[str], Optional[str]
             parts.append(place_case(segment))
         else:
             return None, None  # a sentence, not a dateline
-    return ", ".join(parts), date
+    return parts, date
 
 
 def _agency(text: Optional[str], registry: AgencyRegistry) -> Optional[str]:

@@ -11,10 +11,23 @@ every canonical agency credited anywhere, first mention first, no repeats;
 generic credits ("news agencies") are not agencies. ``unparsed`` counts the
 byline, caption-credit and credit-line strings the rules did not understand,
 for the pipeline's counter.
+
+Headline: editorial markers ("REFILE-", "UPDATE 2-", "RACING : ") come off
+its front into ``editorial_markers`` (``transforms.normalize.headline``), N of
+"UPDATE N" into ``update_number``. A story sent with a body and no headline
+gets one derived from its slugline or first sentence (``headline_derived``);
+with neither, the headline stays '' (the caller dead-letters it).
+
+Advisory lines: Reuters puts "(Adds quotes, paragraphs 5-6)" above the
+byline. A "By ..." paragraph right after such leading advisories is taken
+out of the body as a byline (the advisory stays), and the dateline is looked
+for in the paragraph after them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import unicodedata
 from typing import NamedTuple, Optional
 
@@ -23,6 +36,7 @@ from transforms.normalize.agencies import AgencyRegistry, default_registry
 from transforms.normalize.byline import has_attribution_hint, parse_attribution, parse_byline
 from transforms.normalize.caption import parse_caption_ex
 from transforms.normalize.dateline import parse_dateline, parse_dateline_field
+from transforms.normalize.headline import derive_headline, split_markers
 from transforms.text import normalize_text
 
 __all__ = ["NormalizedItem", "normalize_item"]
@@ -42,6 +56,9 @@ class NormalizedItem(NamedTuple):
     captions: tuple[Caption, ...]
     credit_line: Optional[str]
     unparsed: int
+    headline_derived: bool = False
+    editorial_markers: tuple[str, ...] = ()
+    update_number: Optional[int] = None
 
 
 def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) -> NormalizedItem:
@@ -54,17 +71,24 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
     unparsed = 0
 
     paragraphs, body = _clean_paragraphs(item.body_paragraphs)
+    advisories = 0
+    bylines = item.bylines
+    if paragraphs and paragraphs[0][:1] == "(" and _ADVISORY.match(paragraphs[0]):
+        paragraphs, advisories, found = _advisory_byline(paragraphs)
+        if found:
+            bylines = bylines + (found,)
+            body = None
     dateline: Optional[Dateline] = None
     if item.dateline:
         dateline = registry.memo(_field_dateline)(item.dateline)
-    elif paragraphs:
-        dateline, rest = parse_dateline(paragraphs[0], registry)
+    elif len(paragraphs) > advisories:
+        dateline, rest = parse_dateline(paragraphs[advisories], registry)
         if dateline is not None:
             rest = rest.strip()
-            paragraphs = ((rest,) if rest else ()) + paragraphs[1:]
+            paragraphs = paragraphs[:advisories] + ((rest,) if rest else ()) + paragraphs[advisories + 1:]
 
     contributors: list[Contributor] = []
-    for byline in item.bylines:
+    for byline in bylines:
         result = parse_byline(byline, registry)
         if not result.understood:
             unparsed += 1
@@ -88,6 +112,8 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
         for caption_text in item.captions:
             caption, understood = parse_caption_ex(caption_text.text, caption_text.credit, registry)
             unparsed += not understood
+            if caption_text.alt_text:
+                caption = dataclasses.replace(caption, alt_text=normalize_text(caption_text.alt_text) or None)
             parsed.append(caption)
             for name in caption.agencies:
                 _credit(agencies, registry, name)
@@ -101,8 +127,20 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
         for name in result.agencies:
             agencies[name] = None
 
+    headline = normalize_text(item.headline) if item.headline else ""
+    derived = False
+    markers: tuple[str, ...] = ()
+    update_number = None
+    if headline:
+        if headline[:1].isupper():  # every marker starts with a capital
+            headline, markers, update_number = split_markers(headline)
+    elif paragraphs:
+        slugline = normalize_text(item.slugline) if item.slugline else None
+        headline = derive_headline(slugline, paragraphs)
+        derived = bool(headline)
+
     return NormalizedItem(
-        normalize_text(item.headline),
+        headline,
         (normalize_text(item.standfirst) or None) if item.standfirst else None,
         paragraphs,
         dateline,
@@ -111,7 +149,54 @@ def normalize_item(item: ParsedItem, registry: Optional[AgencyRegistry] = None) 
         captions,
         credit_line,
         unparsed,
+        derived,
+        markers,
+        update_number,
     )
+
+
+# "(Adds quotes, paragraphs 5-6)", "(Updates with closing prices)", "(Recasts
+# lead)": Reuters' advisories to editors, above the byline.
+_ADVISORY = re.compile(
+    r"^\((?:Adds|Updates|Recasts|Corrects|Changes|Repeats|Refiles|Rewrites|Writes through|Removes"
+    r"|Inserts|Fixes|Clarifies|Replaces|Moves|Restores|Deletes|Expands|Amends|Edits|Combines)\b"
+    r"[^()]*(?:\([^()]*\)[^()]*)*\)\s*"
+)
+_BY = re.compile(r"^By\s+\S", re.IGNORECASE)
+#: A byline paragraph is short; a longer "By ..." paragraph is a sentence.
+_MAX_BYLINE_CHARS = 120
+
+
+def _advisory_byline(paragraphs: tuple[str, ...]) -> tuple[tuple[str, ...], int, Optional[str]]:
+    """Leading advisory paragraphs kept, the byline after them taken out.
+
+    Returns the paragraphs left, how many advisories lead them, and the
+    byline found (None if none). An advisory and its byline in one paragraph
+    ("(Adds details) By Jane Smith") are split.
+    """
+    kept: list[str] = []
+    index = 0
+    byline = None
+    while index < len(paragraphs):
+        match = _ADVISORY.match(paragraphs[index])
+        if match is None:
+            break
+        tail = paragraphs[index][match.end():].strip()
+        if tail and _BY.match(tail) and len(tail) <= _MAX_BYLINE_CHARS:
+            kept.append(paragraphs[index][: match.end()].strip())
+            byline = tail
+            index += 1
+            break
+        if tail:  # the advisory runs into the lead: leave the paragraph alone
+            break
+        kept.append(paragraphs[index])
+        index += 1
+    if byline is None and index < len(paragraphs) and kept:
+        candidate = paragraphs[index]
+        if _BY.match(candidate) and len(candidate) <= _MAX_BYLINE_CHARS:
+            byline = candidate
+            index += 1
+    return tuple(kept) + paragraphs[index:], len(kept), byline
 
 
 def _credit(agencies: dict[str, None], registry: AgencyRegistry, name: Optional[str]) -> None:
