@@ -270,10 +270,26 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+#: Bars a chart shows at most; the rest are summed into one "others" bar.
+CHART_BARS = 20
+
+
+def top_counts(counts: dict[str, Optional[int]], limit: int = CHART_BARS) -> dict[str, Optional[int]]:
+    """The first ``limit - 1`` entries and one ``(N others)`` entry summing the
+    rest, when there are more than ``limit``; else ``counts`` unchanged."""
+    if len(counts) <= limit:
+        return counts
+    items = list(counts.items())
+    shown, rest = dict(items[:limit - 1]), items[limit - 1:]
+    shown[f"({len(rest)} others)"] = sum(value or 0 for _, value in rest)
+    return shown
+
+
 def svg_bars(name: str, counts: dict[str, Optional[int]], width: int = 420) -> str:
     """A horizontal bar chart as inline SVG; every bar carries its key and
-    count (``data-key``, ``data-count``) so a browser test can read it back."""
-    known = {key: value for key, value in counts.items() if value is not None}
+    count (``data-key``, ``data-count``) so a browser test can read it back.
+    At most ``CHART_BARS`` bars (``top_counts``); the table beside it lists all."""
+    known = {key: value for key, value in top_counts(counts).items() if value is not None}
     if not known:
         return f'<p class="muted" data-chart="{_e(name)}">none</p>'
     label_w, row_h, top = 140, 22, 4

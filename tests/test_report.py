@@ -144,3 +144,18 @@ def test_a_summary_that_is_not_json_is_refused(tmp_path, capsys):
     (tmp_path / "summary.json").write_text("not json")
     assert cli.main(["report", str(tmp_path)]) == 2
     assert "--summary" in capsys.readouterr().err
+
+
+def test_a_chart_folds_the_long_tail_into_one_bar_and_the_table_keeps_all():
+    from pipelines.report import CHART_BARS, top_counts
+
+    counts = {f"agency {i:02d}": 100 - i for i in range(30)}
+    shown = top_counts(counts)
+    assert len(shown) == CHART_BARS
+    assert shown["(11 others)"] == sum(100 - i for i in range(19, 30))
+    assert sum(shown.values()) == sum(counts.values())
+    assert top_counts({"a": 1}) == {"a": 1}
+    stories = [_story(str(i), str(i), agencies=(f"agency {i:02d}",)) for i in range(30)]
+    page = render_html(build_report(stories, []))
+    assert page.count('data-table="agencies"') == 30
+    assert 'data-key="(11 others)" data-count="11"' in page
