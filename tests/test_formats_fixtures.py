@@ -97,8 +97,9 @@ def test_newsml_g2_message_one_result_per_item():
     fmt, results = _parse("newsml_g2_message.xml")
     assert fmt == "newsml_g2"
     assert [getattr(r, "reason", "story") for r in results] == [
-        DeadLetterReason.NOT_A_STORY, "story", DeadLetterReason.NOT_A_STORY,
-        DeadLetterReason.MISSING_HEADLINE, "story"]
+        DeadLetterReason.NOT_A_STORY, "story", DeadLetterReason.NOT_A_STORY, "story", "story"]
+    # A story sent without a headline is reported as sent: enrichment derives one.
+    assert results[3].headline == "" and results[3].body_paragraphs
     assert [getattr(r, "item_index") for r in results] == [0, 1, 2, 3, 4]
     mill = results[1]
     assert mill.headline == "UPDATE 2-Paper mill in Kendal to close with loss of 240 jobs"

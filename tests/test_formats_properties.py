@@ -28,7 +28,7 @@ def _check(data: bytes) -> None:
         assert isinstance(result, (ParsedItem, ItemFailure))
         if isinstance(result, ParsedItem):
             assert result.format == fmt
-            assert result.headline and result.body_paragraphs
+            assert result.body_paragraphs and result.headline == result.headline.strip()
             if fmt != "plain_text":  # the plain-text parser keeps what it is given
                 for text in (result.headline, *result.body_paragraphs):
                     assert not CONTROLS & set(text), (fmt, text[:60])

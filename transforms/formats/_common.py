@@ -382,6 +382,81 @@ def split_dateline(
     return None, paragraphs
 
 
+# A lead ending in a parenthesised credit and a dash: 'CALGARY, Alberta, Dec. 03,
+# 2019 (GLOBE NEWSWIRE) --', 'Nueva Delhi, 21 ene (EFE).-', 'Jan 30 (Gracenote) -'.
+# No quote, colon or parenthesis before the credit: a sentence is not a dateline.
+_CREDITED_LEAD = re.compile(
+    r"^(?P<lead>[^\"“”„«»:;!?()]{1,100}?\s*\((?P<credit>[^()]{2,40})\))\s*\.?\s*(?:-{1,2}|[\u2013\u2014])\s+(?=\S)")
+_LEAD_MONTH = (
+    r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+)
+_DATE_ONLY = re.compile(rf"^{_LEAD_MONTH}\s+\d{{1,2}}(?:,\s*\d{{4}})?$")
+_SUBHEADLINE_CHARS = 200  # a first paragraph this short may be a sub-headline over the dateline
+_DOMAIN_SUFFIX = re.compile(r"\.(?:com|net|org|info|biz|[a-z]{2})$")
+
+
+def agency_key(name: Optional[str]) -> str:
+    """``name`` folded for comparing credits: lower case, letters and digits only,
+    a web domain's suffix dropped ('globenewswire.com' and 'GLOBE NEWSWIRE' agree)."""
+    folded = clean(name).casefold()
+    return re.sub(r"[\W_]+", "", _DOMAIN_SUFFIX.sub("", folded))
+
+
+def _credits_agency(credit: str, agencies: Iterable[str]) -> bool:
+    """Whether a parenthesised credit names one of the item's own agencies: the
+    whole name, one of its words ('EFE' of 'Agencia EFE') or its start ('OPTA'
+    of 'Opta Sports Data')."""
+    key = agency_key(credit)
+    if len(key) < 3:
+        return False
+    for name in agencies:
+        whole = agency_key(name)
+        words = {agency_key(word) for word in re.split(r"[\s/,.-]+", name or "")}
+        if key == whole or key in words or (whole.startswith(key) and len(key) >= 4):
+            return True
+    return False
+
+
+def lead_dateline(
+    paragraphs: tuple[str, ...], place: Optional[str] = None, agencies: Iterable[str] = ()
+) -> tuple[Optional[str], tuple[str, ...]]:
+    """A dateline that opens the body, lifted out when the item itself vouches for it.
+
+    Returns ``(dateline, paragraphs)``: the lead up to and with its
+    parenthesised credit (``CALGARY, Alberta, Dec. 03, 2019 (GLOBE
+    NEWSWIRE)``) and the body without it, or ``(None, paragraphs)``. A lead
+    ending in ``(credit) -`` counts only when the item vouches for it: it
+    starts with the city the format declares (``place``: G2's ``located``),
+    or its credit names one of the item's own ``agencies``, or it is a date
+    alone (``Jan 30 (Gracenote) -``, Reuters' data services), which has no
+    place for the body's dateline rules to find. Behind a short first
+    paragraph (a press release's sub-headline) the second may hold the
+    dateline: then only the declared place vouches for it. The dateline goes to the
+    normalizer as a field, which reads dates with a year and month names the
+    body rules do not ("Dec. 03, 2019", "21 ene").
+    """
+    city = clean((place or "").split(",")[0]).casefold()
+    for index in range(min(2, len(paragraphs))):
+        paragraph = paragraphs[index]
+        match = _CREDITED_LEAD.match(paragraph)
+        in_place = match is not None and len(city) >= 2 and clean(match.group("lead")).casefold().startswith(city)
+        if index and not in_place:
+            break  # past a sub-headline only the declared place vouches for a dateline
+        if match is None:
+            if len(paragraph) > _SUBHEADLINE_CHARS:
+                break
+            continue
+        if (
+            in_place
+            or _credits_agency(match.group("credit"), agencies)
+            or _DATE_ONLY.match(paragraph[: match.start("credit") - 1].strip()) is not None
+        ):
+            rest = paragraph[match.end():].strip()
+            return clean(match.group("lead")), paragraphs[:index] + ((rest,) if rest else ()) + paragraphs[index + 1:]
+        break
+    return None, paragraphs
+
+
 def _xml_bytes(item: Element) -> bytes:
     from xml.etree.ElementTree import tostring
 

@@ -41,9 +41,16 @@ Mapping (per ``NewsItem``):
     ``ThisRevisionCreated``, else ``FirstCreated``; language: the item's
     ``xml:lang`` or ``DescriptiveMetadata/Language/@FormalName``.
 
+  - dateline: the declared one (``DateLine``, else the embedded NITF's),
+    reconciled with the body's start; with none declared (EFE's NITF
+    dateline holds only a time stamp), a lead ending in a parenthesised
+    credit that names one of the item's own parties (``Nueva Delhi, 21 ene
+    (EFE).-``) is lifted out of the body (``_common.lead_dateline``).
+
 Decisions: a ``NewsItem`` with no text content but media (Belga's audio
-and video packages, photo-only items) is ``not_a_story``; with text but no headline it
-is ``missing_headline`` (AFP's "no headline" samples).
+and video packages, photo-only items) is ``not_a_story``; with text but no
+headline (AFP's "no headline" samples) it is reported as sent, headline
+``""``: enrichment derives one and flags it.
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from xml.etree.ElementTree import Element
 
 from transforms.formats import nitf
 from transforms.formats._common import (
+    lead_dateline,
     parse_package,
     child,
     children,
@@ -123,15 +131,19 @@ def parse_news_item(item: Element, index: int = 0) -> ParsedItem:
             raise ParseError(DeadLetterReason.NOT_A_STORY, f"{where}: media item without text, not a story",
                              FORMAT)
         raise ParseError(DeadLetterReason.MISSING_BODY, f"{where}: no text content", FORMAT)
-    if not headline:
-        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{where}: no HeadLine", FORMAT)
 
     management = child(item, "NewsManagement")
     urgency = child(management, "Urgency")
     revision = child(identifier, "RevisionId")
     language = item.get(_XML_LANG) or _language(top)
     declared = lines.get("DateLine") or (embedded.dateline if embedded else None)
-    dateline, paragraphs = split_dateline(declared, paragraphs)
+    agency = _agency(top) or text_of(child(identifier, "ProviderId")) or None
+    if declared:
+        dateline, paragraphs = split_dateline(declared, paragraphs)
+    else:
+        # None declared (EFE's NITF dateline holds only a time stamp): a lead the
+        # item's own agency signs ('Nueva Delhi, 21 ene (EFE).-') is lifted out.
+        dateline, paragraphs = lead_dateline(paragraphs, agencies=_agency_names(item, embedded))
     return ParsedItem(
         format=FORMAT,
         headline=headline,
@@ -141,7 +153,7 @@ def parse_news_item(item: Element, index: int = 0) -> ParsedItem:
         dateline=dateline,
         captions=tuple(_captions(top)),
         credit_line=lines.get("CreditLine") or None,
-        agency=_agency(top) or text_of(child(identifier, "ProviderId")) or None,
+        agency=agency,
         urgency=_int(urgency.get("FormalName") if urgency is not None else None),
         slugline=lines.get("SlugLine") or None,
         version=text_of(revision) or None,
@@ -347,6 +359,16 @@ def _agency(top: Element) -> Optional[str]:
         if party is not None and clean(party.get("FormalName")):
             return clean(party.get("FormalName"))
     return None
+
+
+def _agency_names(item: Element, embedded: Optional[nitf.NitfText]) -> tuple[str, ...]:
+    """Every provider, creator and source party the item names, and the embedded
+    NITF's distributor and rights owner: the credits its own dateline may carry."""
+    names = [clean(party.get("FormalName")) for party in item.iter() if local(party.tag) == "Party"]
+    names.append(text_of(child(child(child(item, "Identification"), "NewsIdentifier"), "ProviderId")))
+    if embedded is not None:
+        names.extend(embedded.credits)
+    return tuple(dict.fromkeys(n for n in names if n))
 
 
 def _language(top: Element) -> Optional[str]:

@@ -11,15 +11,29 @@ letter keeps the whole input.
 
 Mapping (per ``newsItem``):
   - headline: ``contentMeta/headline`` (the one without a role or with a
-    main role), else ``itemMeta/title``.
+    main role), else an embedded NITF's, else ``itemMeta/title``.
   - standfirst: a ``contentMeta/description`` whose role is a summary,
-    abstract or lead (not a caption: Reuters puts its slug there).
+    abstract or lead (not a caption: Reuters puts its slug there), else an
+    embedded NITF's abstract.
   - body: ``contentSet/inlineXML`` (XHTML ``body`` or an embedded NITF
-    ``body.content``), else ``inlineData`` as plain text.
-  - bylines: ``contentMeta/by`` as written; else ``creator`` names whose
-    role is not the source/provider.
-  - dateline: ``contentMeta/dateline`` unless it is a time stamp (Reuters
-    writes ``2014-07-16 13:00:03 GMT+00:00`` there).
+    ``body.content``), else ``inlineData`` as plain text; a first
+    paragraph repeating the headline (GlobeNewswire's ``<h1>``) is left
+    out. Inline markup escaped into the text (STT's
+    ``35&lt;endash&gt;-&lt;/endash&gt;40``) keeps its text, ``35-40``.
+  - bylines: ``contentMeta/by`` as written; else ``creator`` names that are
+    people: not a source/provider role, not an organisation
+    (``organisationDetails``, or the name of the item's own provider,
+    copyright holder or info source: Reuters' and GlobeNewswire's
+    ``creator`` is the wire); else a body that opens with a paragraph
+    saying only "By <Name>" (BusinessDesk): that paragraph; else an
+    embedded NITF's byline.
+  - dateline: ``contentMeta/dateline`` (else an embedded NITF's) unless it
+    is a time stamp (Reuters writes ``2014-07-16 13:00:03 GMT+00:00``
+    there). With none declared, a lead the item vouches for is lifted out
+    of the body (``_common.lead_dateline``): one starting with the city of
+    ``contentMeta/located`` and ending in a parenthesised credit and a dash
+    (``CALGARY, Alberta, Dec. 03, 2019 (GLOBE NEWSWIRE) --``, also behind a
+    short sub-headline), or a date alone (``Jan 30 (Gracenote) -``).
   - credit line: ``contentMeta/creditline``.
   - agency: the ``infoSource`` (source / original provider) name or
     literal, else ``copyrightHolder``, else ``provider``.
@@ -37,8 +51,9 @@ Decisions:
     ``catalogItem``, and news items whose class is picture, graphic, video
     or audio (a caption is not a story; see the ninjs module for the same
     decision), or composite items without text (event sets).
-  - A text item without a headline or without body text is
-    ``missing_headline`` / ``missing_body``.
+  - A text item without body text is ``missing_body``. One with a body
+    but no headline (STT sends them) is reported as sent, headline ``""``:
+    enrichment derives one and flags it (``Story.headline_derived``).
 """
 
 from __future__ import annotations
@@ -49,6 +64,8 @@ from xml.etree.ElementTree import Element
 
 from transforms.formats import nitf
 from transforms.formats._common import (
+    agency_key,
+    lead_dateline,
     parse_package,
     child,
     children,
@@ -74,6 +91,8 @@ _NOT_TEXT = {"picture", "graphic", "video", "audio", "animated"}
 _STANDFIRST_ROLE = re.compile(r"(summary|abstract|lead|teaser|synthe)", re.I)
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d")
 _SOURCE_ROLES = ("source", "origprov", "provider")
+_BYLINE_PARAGRAPH = re.compile(r"^By\s+[A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3}$")
+_ESCAPED_MARKUP = re.compile(r"<([a-z][a-z0-9]{0,15})>([^<>]{0,40})</\1>")
 
 ParseResult = Union[ParsedItem, ItemFailure]
 
@@ -117,26 +136,38 @@ def parse_news_item(item: Element, index: int = 0) -> ParsedItem:
     if nature in _NOT_TEXT:
         raise ParseError(DeadLetterReason.NOT_A_STORY, f"{where}: {nature} item, not a story", FORMAT)
 
-    paragraphs = _body(child(item, "contentSet"))
-    headline = _headline(content) or text_of(_first(meta, "title"))
+    body, embedded = _body(child(item, "contentSet"))
+    paragraphs = tuple(_unescape_markup(p) for p in body)
+    headline = _unescape_markup(
+        _headline(content) or (embedded.headline if embedded else "") or text_of(_first(meta, "title")))
     if nature == "composite" and not (paragraphs and headline):
         raise ParseError(DeadLetterReason.NOT_A_STORY, f"{where}: composite item without a story", FORMAT)
-    if not headline:
-        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{where}: no headline", FORMAT)
     if not paragraphs:
         raise ParseError(DeadLetterReason.MISSING_BODY, f"{where}: no text content", FORMAT)
+    if headline and len(paragraphs) > 1 and clean(paragraphs[0]).casefold() == headline.casefold():
+        paragraphs = paragraphs[1:]  # the XHTML's <h1> repeats the headline (GlobeNewswire)
 
-    dateline = text_of(_first(content, "dateline"))
-    dateline, paragraphs = split_dateline(
-        dateline if dateline and not _TIMESTAMP.match(dateline) else None, paragraphs)
+    bylines = _bylines(content, _agency_names(item, meta, content))
+    lead_byline, paragraphs = _lead_byline(paragraphs)
+    bylines = bylines or lead_byline or (embedded.bylines if embedded else ())
+    declared = text_of(_first(content, "dateline")) or (embedded.dateline if embedded else None)
+    if declared and _TIMESTAMP.match(declared):
+        declared = None  # Reuters writes a time stamp there
+    if declared:
+        dateline, paragraphs = split_dateline(declared, paragraphs)
+    else:
+        # No dateline declared: one the body opens with that the declared place
+        # vouches for, or a date alone, is lifted out (the body rules need a place).
+        dateline, paragraphs = lead_dateline(paragraphs, _located(content))
     language_element = _first(content, "language")
     language = item.get(_XML_LANG) or (language_element.get("tag") if language_element is not None else None)
+    standfirst = _standfirst(content) or (embedded.standfirst if embedded else None)
     return ParsedItem(
         format=FORMAT,
         headline=headline,
         body_paragraphs=paragraphs,
-        standfirst=_standfirst(content),
-        bylines=_bylines(content),
+        standfirst=_unescape_markup(standfirst) if standfirst else None,
+        bylines=bylines,
         dateline=dateline,
         credit_line=text_of(_first(content, "creditline")) or None,
         agency=_agency(item, meta, content),
@@ -181,42 +212,82 @@ def _standfirst(content: dict[str, list[Element]]) -> Optional[str]:
     return None
 
 
-def _body(content_set: Optional[Element]) -> tuple[str, ...]:
+def _body(content_set: Optional[Element]) -> tuple[tuple[str, ...], Optional[nitf.NitfText]]:
+    """The body paragraphs, and the embedded NITF they come from if any: its
+    headline, byline, dateline and abstract stand in for the ``contentMeta``
+    ones an item leaves out (Scoop's BusinessDesk items put them only there)."""
     for inline in children(content_set, "inlineXML"):
         for node in inline:
             name = local(node.tag)
+            embedded = None
             if name == "nitf":
-                paragraphs = nitf.body_content(child(child(node, "body"), "body.content"))[0]
+                embedded = nitf.story_text(node)
+                paragraphs = embedded.paragraphs
             elif name == "html":
                 # dpa repeats its keywords and headline in an XHTML <header>.
                 paragraphs = element_paragraphs(child(node, "body"), skip=("header", "nav", "aside"))
             else:
                 paragraphs = element_paragraphs(node)
             if paragraphs:
-                return paragraphs
+                return paragraphs, embedded
         paragraphs = element_paragraphs(inline)
         if paragraphs:
-            return paragraphs
+            return paragraphs, None
     for inline in children(content_set, "inlineData"):
         paragraphs = text_paragraphs(inline.text or "")
         if paragraphs:
-            return paragraphs
-    return ()
+            return paragraphs, None
+    return (), None
 
 
-def _bylines(content: dict[str, list[Element]]) -> tuple[str, ...]:
+def _bylines(content: dict[str, list[Element]], agencies: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """``by`` as written; else the creators who are people: not a source or
+    provider role, not an organisation (``organisationDetails``, or the name
+    of the item's own provider: GlobeNewswire's ``creator`` is the wire)."""
     bylines = tuple(b for b in (text_of(e) for e in content.get("by", [])) if b)
     if bylines:
         return bylines
+    own = {agency_key(name) for name in agencies} - {""}
     names = []
     for creator in content.get("creator", []):
         role = (creator.get("role") or "").lower()
-        if any(r in role for r in _SOURCE_ROLES):
+        if any(r in role for r in _SOURCE_ROLES) or child(creator, "organisationDetails") is not None:
             continue
         name = text_of(child(creator, "name")) or clean(creator.get("literal"))
-        if name:
+        if name and agency_key(name) not in own:
             names.append(name)
     return tuple(names)
+
+
+def _lead_byline(paragraphs: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """A body that opens with a paragraph of its own saying only "By <Name>"
+    (Scoop's BusinessDesk copy): that paragraph is the byline, not text.
+    Returns ``(bylines, paragraphs)``."""
+    if len(paragraphs) > 1 and _BYLINE_PARAGRAPH.match(paragraphs[0]):
+        return (paragraphs[0],), paragraphs[1:]
+    return (), paragraphs
+
+
+def _located(content: dict[str, list[Element]]) -> Optional[str]:
+    """The place ``contentMeta/located`` declares (its name or literal)."""
+    located = _first(content, "located")
+    return _name(located) or None
+
+
+def _agency_names(
+    item: Element, meta: dict[str, list[Element]], content: dict[str, list[Element]]
+) -> tuple[str, ...]:
+    """Every name the item gives its sources: info sources, copyright holder, provider."""
+    names = [_name(source) for source in content.get("infoSource", [])]
+    names.append(_name(child(child(item, "rightsInfo"), "copyrightHolder")))
+    names.append(_name(_first(meta, "provider")))
+    return tuple(dict.fromkeys(n for n in names if n))
+
+
+def _unescape_markup(text: str) -> str:
+    """Inline markup escaped into the text, as STT sends it (``35&lt;endash&gt;-&lt;/endash&gt;40``
+    reads ``35<endash>-</endash>40``): the tags go, their text stays (``35-40``)."""
+    return _ESCAPED_MARKUP.sub(r"\2", text) if "</" in text else text
 
 
 def _name(element: Optional[Element]) -> str:

@@ -25,7 +25,9 @@ NITF document, then plain text split at blank lines or line breaks
 (``body_text``, then plain ``bodies``); the first that gives text wins, so
 a feed sending the same story twice is never read twice; standfirst from
 ``description_text`` or a summary/lead/text description; bylines from
-``byline`` / ``by`` as written (else the names of ``authors``); agency from
+``byline`` / ``by`` as written, then the names of Superdesk's ``authors``
+the byline does not already hold (editing and production roles left out);
+agency from
 ``source``, ``copyrightholder`` or the first ``infosources`` name; urgency,
 slugline, language, ``version``, item id (``uri`` or ``guid``) and
 ``versioncreated`` (else ``firstcreated``) as published time. ``located``
@@ -45,8 +47,9 @@ Decisions:
     its one body paragraph. With a body, the description stays the
     standfirst.
   - Wrong JSON types (a list where a string is due, a non-integer urgency)
-    are ``malformed``; no headline is ``missing_headline``; no body and no
-    description is ``missing_body``.
+    are ``malformed``; no body and no description is ``missing_body``; a
+    story without a headline is reported as sent, headline ``""``:
+    enrichment derives one.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ _NOT_STORIES = {"picture", "graphic", "video", "audio", "event", "planning", "co
 _PICTURES = {"picture", "graphic", "image", "photo"}
 _HTML_HEAD = re.compile(r"<head\b.*?</head\s*>", re.S | re.I)
 _DATELINE_LEAD = re.compile(r"^[A-Z][A-Z .'\-]{2,}(?:,|\s\()")
+#: Superdesk ``authors`` roles that edit or produce a story rather than write it: not bylines.
+_NOT_BYLINE_ROLES = {"editor", "subeditor", "sub-editor", "copyeditor", "copy editor", "producer", "desk"}
 _STANDFIRST_ROLES = {None, "", "summary", "lead", "abstract", "text", "teaser", "standfirst", "description"}
 #: Body fields and their content types, most preferred first (see the module docstring).
 _BODY_FIELDS = (
@@ -148,8 +153,6 @@ def parse_item(item: Any, index: int = 0) -> ParsedItem:
     standfirst = _standfirst(item)
     if not paragraphs and standfirst:
         paragraphs, standfirst = (standfirst,), None
-    if not headline:
-        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{where}: no headline", FORMAT)
     if not paragraphs:
         raise ParseError(DeadLetterReason.MISSING_BODY, f"{where}: no body", FORMAT)
 
@@ -265,14 +268,39 @@ def _standfirst(item: dict) -> Optional[str]:
 
 
 def _bylines(item: dict) -> tuple[str, ...]:
+    """The byline as written, then the writers among Superdesk's ``authors`` it does not name.
+
+    ``authors`` is the structured list of the item's people with their roles;
+    the byline is the display string, which may credit others (Superdesk's
+    ninjs1: byline "Peter and Jane", author John, writer). An author whose
+    name the byline already holds is not repeated ("Aaron Staples" in "Aaron
+    J. Staples, Michigan State University"), nor are editing and production
+    roles credited as bylines.
+    """
     byline = require_str(_get(item, "byline", "by"), "byline", FORMAT)
-    if byline and byline.strip():
-        return (clean(byline),)
-    authors = item.get("authors")
-    if isinstance(authors, list):
-        names = [clean(a.get("name")) for a in authors if isinstance(a, dict) and isinstance(a.get("name"), str)]
-        return tuple(n for n in names if n)
-    return ()
+    bylines = [clean(byline)] if byline and byline.strip() else []
+    written = set(re.findall(r"\w+", bylines[0].casefold())) if bylines else set()
+    for name in _author_names(item.get("authors")):
+        words = re.findall(r"\w+", name.casefold())
+        if not (words and set(words) <= written):
+            bylines.append(name)
+            written.update(words)
+    return tuple(bylines)
+
+
+def _author_names(authors: Any) -> list[str]:
+    if not isinstance(authors, list):
+        return []
+    names = []
+    for author in authors:
+        if not isinstance(author, dict) or not isinstance(author.get("name"), str):
+            continue
+        role = author.get("role")
+        if isinstance(role, str) and role.strip().lower() in _NOT_BYLINE_ROLES:
+            continue
+        if clean(author["name"]):
+            names.append(clean(author["name"]))
+    return names
 
 
 def _agency(item: dict) -> Optional[str]:

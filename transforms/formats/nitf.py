@@ -3,7 +3,9 @@
 Input: an XML document whose root is ``<nitf>`` (any NITF version, with or
 without the NITF namespace). Output: a list with one ``ParsedItem``.
 Anything else raises ``ParseError`` naming ``nitf`` and the problem:
-truncated or malformed XML, another vocabulary's root, no headline, no body.
+truncated or malformed XML, another vocabulary's root, no body. A story
+with a body but no headline is reported as sent, headline ``""``:
+enrichment derives one.
 
 Mapping:
   - headline: ``body.head/hedline/hl1``, else ``head/title``.
@@ -84,6 +86,7 @@ class NitfText(NamedTuple):
     dateline: Optional[str]  # the declared one, before it is reconciled with the body's start
     paragraphs: tuple[str, ...]
     captions: tuple[CaptionText, ...]
+    credits: tuple[str, ...] = ()  # distributor, rights owner, copyright holder: who sends it
 
 
 def story_text(root: Element) -> NitfText:
@@ -113,7 +116,18 @@ def story_text(root: Element) -> NitfText:
         dateline=dateline,
         paragraphs=paragraphs,
         captions=captions,
+        credits=_credits(head, body_head),
     )
+
+
+def _credits(head: Optional[Element], body_head: Optional[Element]) -> tuple[str, ...]:
+    copyright_ = child(child(head, "docdata"), "doc.copyright")
+    names = (
+        text_of(child(body_head, "distributor")),
+        text_of(child(child(body_head, "rights"), "rights.owner")),
+        clean(copyright_.get("holder")) if copyright_ is not None else "",
+    )
+    return tuple(dict.fromkeys(n for n in names if n))
 
 
 def parse_element(root: Element, fmt: str = FORMAT) -> ParsedItem:
@@ -124,8 +138,6 @@ def parse_element(root: Element, fmt: str = FORMAT) -> ParsedItem:
 
     text = story_text(root)
     headline, paragraphs = text.headline, text.paragraphs
-    if not headline:
-        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{fmt}: no <hl1> or <title>", fmt)
     if not paragraphs:
         raise ParseError(DeadLetterReason.MISSING_BODY, f"{fmt}: no text in <body.content>", fmt)
 
