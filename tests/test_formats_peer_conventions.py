@@ -150,3 +150,15 @@ def test_lead_dateline_leaves_everything_else(paragraphs, place, agencies):
 def test_agency_key_matches_domains_and_spacing():
     assert agency_key("globenewswire.com") == agency_key("GLOBE NEWSWIRE") == "globenewswire"
     assert agency_key(None) == ""
+
+
+# -- NITF ------------------------------------------------------------------------
+
+
+def test_nitf_lead_in_the_event_city_is_the_dateline_and_keywords_are_not_a_slugline(detector):
+    item, story = _story("nitf_signed_lead.xml", detector)
+    assert item.dateline == "Quito, 4 mar (EFE)"
+    assert item.body_paragraphs[0].startswith("Some three thousand runners")
+    assert story.dateline.place.startswith("Quito") and story.dateline.agency == "EFE"
+    assert item.slugline is None  # a key-list keyword is a keyword, not a delivered slugline
+    assert item.bylines == () and story.bylines == ()  # desk initials name no one

@@ -11,7 +11,8 @@ Mapping:
   - headline: ``body.head/hedline/hl1``, else ``head/title``.
   - standfirst: ``body.head/abstract`` text.
   - bylines: each ``body.head/byline`` as written, its parts (``person``,
-    ``byttl``) joined with ", " ("By BERNARD CONDON, AP Business Writer").
+    ``byttl``) joined with ", " ("By BERNARD CONDON, AP Business Writer");
+    desk initials (EFE's ``daa/mt/msr``) are not a byline.
   - dateline: the place of ``body.head/dateline`` (else of the first
     ``dateline`` inside ``body.content``, a block head, which then leaves
     the body): its text and ``location`` parts (``city``, ``state``,
@@ -20,7 +21,10 @@ Mapping:
     stamp (EFE writes ``20190121T103600+0000`` there) is not a dateline and
     is left out; that time is the publication time, read from ``docdata``.
     A dateline of nothing but such a stamp gives none, so the normalizer
-    reads the body's own (``Nueva Delhi, 21 ene (EFE).-``).
+    reads the body's own; when that lead starts with the event's city
+    (``docdata/evloc/@city``) or its credit names the sender (distributor,
+    rights owner, copyright holder: ``Nueva Delhi, 21 ene (EFE).-``), the
+    parser lifts it out as the dateline (``_common.lead_dateline``).
   - body paragraphs: block elements of ``body.content`` (``p``, ``hl2``,
     list items; a table row is one paragraph of its cells); ``media``
     blocks become captions (``media-caption``, credited to
@@ -35,6 +39,7 @@ Mapping:
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple, Optional
 from xml.etree.ElementTree import Element
 
@@ -47,6 +52,7 @@ from transforms.formats._common import (
     iso_millis,
     local,
     parse_xml,
+    lead_dateline,
     split_dateline,
     text_of,
 )
@@ -58,6 +64,8 @@ __all__ = [
 ]
 
 FORMAT = "nitf"
+#: EFE writes its desk's initials where the byline goes ('daa/mt/msr'): they name no one.
+_DESK_INITIALS = re.compile(r"^[a-z]{1,4}(?:/[a-z]{1,4})+$")
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
@@ -112,7 +120,8 @@ def story_text(root: Element) -> NitfText:
     return NitfText(
         headline=headline,
         standfirst=" ".join(element_paragraphs(abstract)) if abstract is not None else "",
-        bylines=tuple(b for b in (_byline(e) for e in children(body_head, "byline")) if b),
+        bylines=tuple(b for b in (_byline(e) for e in children(body_head, "byline"))
+                      if b and not _DESK_INITIALS.match(b)),
         dateline=dateline,
         paragraphs=paragraphs,
         captions=captions,
@@ -156,7 +165,14 @@ def parse_element(root: Element, fmt: str = FORMAT) -> ParsedItem:
     slugline = clean(du_key.get("key") if du_key is not None else None) or clean(
         metas.get("anpa-keyword") or metas.get("keyword") or metas.get("ntbstikkord")) or None
     language = root.get(_XML_LANG) or (head.get(_XML_LANG) if head is not None else None) or metas.get("language")
-    dateline, paragraphs = split_dateline(text.dateline, paragraphs)
+    if text.dateline:
+        dateline, paragraphs = split_dateline(text.dateline, paragraphs)
+    else:
+        # None declared (EFE's holds only a time stamp): a lead in the event's
+        # city (docdata/evloc) or signed by the sender ('Lima, 3 mar (EFE).-') is it.
+        evloc = child(docdata, "evloc")
+        dateline, paragraphs = lead_dateline(
+            paragraphs, evloc.get("city") if evloc is not None else None, (*text.credits, agency))
     return ParsedItem(
         format=fmt,
         headline=headline,
