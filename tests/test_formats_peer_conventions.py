@@ -67,7 +67,9 @@ def test_press_release_wire_is_no_byline_and_its_dateline_leaves_the_body(detect
 def test_date_only_lead_of_a_data_service_is_the_dateline(detector):
     item, story = _story("g2_data_service.xml", detector)
     assert item.dateline == "Feb 11 (Gracenote)"
-    assert item.body_paragraphs[0].startswith("Results from the northern curling league on Sunday")
+    # The text table (rows on lines, columns padded) gives a paragraph per row.
+    assert item.body_paragraphs == (
+        "Results from the northern curling league on Sunday", "Ridgeway 7 Lakeside 5", "Old Mill 6 Stonebridge 6")
     assert (story.dateline.place, story.dateline.date, story.dateline.agency) == (None, "Feb 11", "Gracenote")
     # The creator without a role is the agency itself (infoSource, copyright holder): no byline.
     assert item.bylines == ()

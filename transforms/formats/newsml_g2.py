@@ -18,7 +18,9 @@ Mapping (per ``newsItem``):
   - body: ``contentSet/inlineXML`` (XHTML ``body`` or an embedded NITF
     ``body.content``), else ``inlineData`` as plain text; a first
     paragraph repeating the headline (GlobeNewswire's ``<h1>``) is left
-    out. Inline markup escaped into the text (STT's
+    out; a ``<p>`` holding a text table (rows on lines, columns padded with
+    spaces: Reuters' results) gives a paragraph per row. Inline markup
+    escaped into the text (STT's
     ``35&lt;endash&gt;-&lt;/endash&gt;40``) keeps its text, ``35-40``.
   - bylines: ``contentMeta/by`` as written; else ``creator`` names that are
     people: not a source/provider role, not an organisation
@@ -92,6 +94,7 @@ _STANDFIRST_ROLE = re.compile(r"(summary|abstract|lead|teaser|synthe)", re.I)
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d")
 _SOURCE_ROLES = ("source", "origprov", "provider")
 _BYLINE_PARAGRAPH = re.compile(r"^By\s+[A-Z][\w.'’-]+(?:\s+[A-Z][\w.'’-]+){0,3}$")
+_PADDED_COLUMNS = re.compile(r"\S {2,}\S")
 _ESCAPED_MARKUP = re.compile(r"<([a-z][a-z0-9]{0,15})>([^<>]{0,40})</\1>")
 
 ParseResult = Union[ParsedItem, ItemFailure]
@@ -225,6 +228,7 @@ def _body(content_set: Optional[Element]) -> tuple[tuple[str, ...], Optional[nit
                 paragraphs = embedded.paragraphs
             elif name == "html":
                 # dpa repeats its keywords and headline in an XHTML <header>.
+                _split_text_tables(child(node, "body"))
                 paragraphs = element_paragraphs(child(node, "body"), skip=("header", "nav", "aside"))
             else:
                 paragraphs = element_paragraphs(node)
@@ -257,6 +261,33 @@ def _bylines(content: dict[str, list[Element]], agencies: tuple[str, ...] = ()) 
         if name and agency_key(name) not in own:
             names.append(name)
     return tuple(names)
+
+
+def _split_text_tables(body: Optional[Element]) -> None:
+    """Give each row of a text table its own ``<p>`` (in place).
+
+    Reuters' data services (Gracenote results and standings) send a table as
+    one ``<p>`` of lines whose columns are padded with spaces; read as one
+    paragraph, its rows would run together. A ``<p>`` of plain text with at
+    least three lines, two of them padded, is such a table.
+    """
+    if body is None:
+        return
+    for parent in list(body.iter()):
+        for index in range(len(parent) - 1, -1, -1):
+            node = parent[index]
+            if local(node.tag) != "p" or len(node) or not node.text or "\n" not in node.text:
+                continue
+            lines = [line.strip() for line in node.text.splitlines() if line.strip()]
+            if len(lines) < 3 or sum(1 for line in lines if _PADDED_COLUMNS.search(line)) < 2:
+                continue
+            rows = []
+            for line in lines:
+                row = Element(node.tag)
+                row.text = line
+                rows.append(row)
+            rows[-1].tail = node.tail
+            parent[index:index + 1] = rows
 
 
 def _lead_byline(paragraphs: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
