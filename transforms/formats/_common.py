@@ -47,6 +47,8 @@ __all__ = [
     "strip_controls",
     "require_str",
     "split_dateline",
+    "lead_dateline",
+    "agency_key",
 ]
 
 _XML_DECLARATION = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._\-]+)[\"']")
