@@ -36,6 +36,8 @@ setup(
         "numpy>=1.24",
         # The progress bar of bounded runs on a terminal (pipelines/logs.py).
         "tqdm>=4.66,<5",
+        # Live metrics (--metrics-port, transforms/telemetry.py).
+        "prometheus_client>=0.20,<1",
     ],
     extras_require={
         "test": [

@@ -24,6 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from pipelines.flink import uses_java_kafka_reader
 from pipelines.logs import add_log_args, log_starts, log_stops, start_progress, stop_progress, \
     validate_log_args
+from pipelines.metrics import LiveMetrics, add_metrics_args, validate_metrics
 from pipelines.runners import resolve_runner
 from transforms.enrich import EVENT_TIME_FROM_PUBLISHED, EVENT_TIME_FROM_SOURCE
 from transforms.process import ProcessStories
@@ -120,6 +121,7 @@ class IngestOptions(PipelineOptions):
         parser.add_argument("--summary-json", dest="summary_json", default=None,
                             help="Also write the end-of-run counts to this JSON file.")
         add_log_args(parser)
+        add_metrics_args(parser)
 
 
 @dataclass(frozen=True)
@@ -166,6 +168,7 @@ def validate(options: IngestOptions) -> None:
         raise ValueError("--kafka-watermark-delay must be zero or a positive number of seconds")
     validate_kafka_sinks(options)
     validate_log_args(options)
+    validate_metrics(options)
 
 
 def validate_kafka_sinks(options: IngestOptions) -> None:
@@ -474,8 +477,18 @@ def run(argv: Optional[list[str]] = None) -> RunSummary:
     bar = start_progress(options, ingest, pipeline.runner)
     build_pipeline(pipeline, ingest, count_progress=bar is not None)
     log_starts(ingest, configured_sinks(ingest))
-    result = pipeline.run()
-    result.wait_until_finish()
+    live = LiveMetrics(ingest) if ingest.metrics_port is not None else None
+    try:
+        if live is not None:
+            live.running()
+        result = pipeline.run()
+        result.wait_until_finish()
+    except BaseException as error:
+        if live is not None:
+            live.stopped(error)
+        raise
+    if live is not None:
+        live.stopped()
     stop_progress(bar)
     summary = summarize_metrics(result, ingest)
     log_stops(ingest, summary.sinks)

@@ -132,7 +132,7 @@ def flink_version_of(image: str) -> str:
 
 def test_every_file_in_deploy_is_of_a_kind_this_test_checks():
     unchecked = [p.relative_to(REPO) for p in deploy_files()
-                 if not (p.suffix in (".yml", ".yaml", ".sh", ".txt", ".xml")
+                 if not (p.suffix in (".yml", ".yaml", ".sh", ".txt", ".xml", ".json")
                          or p.name.startswith("Dockerfile"))]
     assert not unchecked, f"files in deploy/ that no test parses: {unchecked}"
     assert len(deploy_files()) >= 8

@@ -89,7 +89,7 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from transforms import coders as _coders  # noqa: F401 - registers the Story coder
-from transforms import minhash
+from transforms import minhash, telemetry
 from transforms.model import DeadLetter, DeadLetterReason, DedupInfo, Story, now_millis
 from transforms.text import content_hash as compute_content_hash
 from transforms.text import count_words, fold_for_hash
@@ -844,6 +844,8 @@ class _CountAndRouteFn(beam.DoFn):
         if self._mode == "drop" and status != UNIQUE:
             yield beam.pvalue.TaggedOutput(DeduplicateStories.DROPPED, story)
             self._dropped.inc()
+            telemetry.count("duplicates_dropped", source_kind=story.source.kind, status=status)
         else:
             yield story
         self._counters[status].inc()
+        telemetry.count("dedup_decisions", source_kind=story.source.kind, status=status)

@@ -87,6 +87,7 @@ from apache_beam.transforms.window import GlobalWindows, TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
+from transforms import telemetry
 from transforms.model import DeadLetter, RawInput, SourcePosition, Story
 from transforms.resume import pause_then_defer, runner_honours_resume_delays
 
@@ -661,6 +662,7 @@ class _ReadPartitionFn(beam.DoFn):
                 # position() may ask the broker (offset validation after a leader change).
                 fetched_to = None if batch else consumer.position(tp)
                 failures = 0
+                telemetry.source_opened(uri, "kafka")
             except (KafkaError, OSError, AssertionError) as error:
                 # Broker gone or metadata stale: back off, keep the position, resume.
                 failures += 1
@@ -700,6 +702,7 @@ class _ReadPartitionFn(beam.DoFn):
                 self._records_read.inc()
                 self._advance(watermark, Timestamp.of(record.timestamp / 1000.0) - self._delay)
                 position = record.offset + 1
+                _count_read_live(uri, partition, position)
                 emitted += 1
             over_time = self._call_seconds is not None and \
                 time.monotonic() - called_at > self._call_seconds
@@ -942,6 +945,8 @@ class _CommitOffsetsFn(beam.DoFn):
         retry_while_broker_away(lambda: self._consumer.commit(offsets, timeout_ms=30_000),
                                 "kafka offset commit")
         self._commits.inc(len(offsets))
+        for topic, _ in self._to_commit:
+            telemetry.count("kafka_offset_commits", topic=topic)
         self._to_commit = {}
 
 
@@ -1183,6 +1188,9 @@ class _ProduceFn(beam.DoFn):
         if self._breakdown:
             for name, count in _tally(counter for *_, counter in self._pending).items():
                 Metrics.counter(_NAMESPACE, name).inc(count)
+            _count_breakdown_live(
+                ((delivered if self._emit_positions else delivered.source).kind, counter)
+                for _, delivered, _, _, counter in self._pending)
         for _, delivered, timestamp, window, _ in self._pending:
             yield WindowedValue(delivered, timestamp, [window])
         self._pending = []
@@ -1196,7 +1204,28 @@ def _breakdown_counter(record: Union[Story, DeadLetter]) -> str:
     return f"dead_letter_{record.reason}"
 
 
-def _tally(names: Iterable[str]) -> dict[str, int]:
+def _count_read_live(uri: str, partition: _Partition, next_offset: int) -> None:
+    """The live metrics of one record read (``transforms.telemetry``)."""
+    if telemetry.enabled():
+        telemetry.count("kafka_records_read", topic=partition.topic, partition=partition.partition)
+        telemetry.delivered(uri, "kafka")
+        telemetry.kafka_read_position(partition.topic, partition.partition, next_offset)
+
+
+def _count_breakdown_live(records: Iterable[tuple[str, str]]) -> None:
+    """The live ``written`` / ``dead_letters`` counters from (source kind, breakdown counter)."""
+    if not telemetry.enabled():
+        return
+    for (source_kind, name), count in _tally(records).items():
+        if name.startswith("written_language_"):
+            telemetry.count("written", count, source_kind=source_kind,
+                            language=name[len("written_language_"):])
+        else:
+            telemetry.count("dead_letters", count, source_kind=source_kind,
+                            reason=name[len("dead_letter_"):])
+
+
+def _tally(names: Iterable) -> dict:
     counts: dict[str, int] = {}
     for name in names:
         counts[name] = counts.get(name, 0) + 1

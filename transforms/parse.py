@@ -19,6 +19,7 @@ from typing import Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from transforms import telemetry
 from transforms.formats import parse_input
 from transforms.formats.encoding import looks_binary
 from transforms.model import (
@@ -102,8 +103,10 @@ class _ParseFn(beam.DoFn):
         self._parsed = Metrics.counter("wire_ingest", "parsed")
 
     def process(self, raw: RawInput) -> Iterator:
-        results = parse_raw_input(raw, self._max_input_bytes)
+        with telemetry.stage_timer("parse"):
+            results = parse_raw_input(raw, self._max_input_bytes)
         self._read.inc(len(results))
+        telemetry.count("read", len(results), source_kind=raw.source.kind)
         for result in results:
             if isinstance(result, DeadLetter):
                 yield beam.pvalue.TaggedOutput(ParseStories.DEAD_LETTERS, result)

@@ -22,6 +22,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from transforms import telemetry
 from transforms.model import DeadLetter, DeadLetterReason, RawInput, SourcePosition, now_millis
 
 __all__ = ["ReadWireStories", "expand_pattern", "read_file_input", "DEFAULT_MAX_INPUT_BYTES"]
@@ -136,6 +137,7 @@ class _ReadFileFn(beam.DoFn):
         self._inputs.inc()
         if isinstance(result, DeadLetter):
             self._read.inc()
+            telemetry.count("read", source_kind=result.source.kind)
             yield beam.pvalue.TaggedOutput(ReadWireStories.DEAD_LETTERS, result)
         else:
             yield result

@@ -80,6 +80,7 @@ from apache_beam.transforms import window
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from apache_beam.utils.timestamp import MIN_TIMESTAMP, Timestamp
 
+from transforms import telemetry
 from transforms.ingested_files import (
     STATUS_ERROR,
     STATUS_INGESTED,
@@ -402,6 +403,7 @@ class _PollFolderFn(beam.DoFn):
                 self._defer(tracker, retry.next_poll_at)
             return []
         self._listings.inc()
+        telemetry.source_opened(folder, "drop_folder")
         store = self._get_store()
         if store is not None:
             store.refresh()
@@ -445,6 +447,8 @@ class _PollFolderFn(beam.DoFn):
             watermark.set_watermark(target)
         self._polls.inc()
         self._emitted.inc(len(outputs))
+        if outputs:
+            telemetry.delivered(folder, "drop_folder")
         self._in_flight.set(len(in_flight))
         self._defer(tracker, next_state.next_poll_at)
         return outputs
@@ -474,6 +478,7 @@ class _ReadDropFileFn(beam.DoFn):
         if isinstance(result, DeadLetter):
             self._inputs.inc()
             self._read.inc()
+            telemetry.count("read", source_kind=result.source.kind)
             yield beam.pvalue.TaggedOutput(ReadDropFolders.DEAD_LETTERS, result)
             return
         if self._store is not None:

@@ -33,6 +33,7 @@ may write a window's records twice: at-least-once, like the sources).
 
 from __future__ import annotations
 
+import collections
 import datetime
 import errno
 import hashlib
@@ -50,6 +51,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms import window
 
 from schemas import load_schema
+from transforms import telemetry
 from transforms.coders import SourcePositionCoder
 from transforms.model import SourcePosition
 
@@ -333,17 +335,34 @@ class _WriteShardFn(beam.DoFn):
         entries = list(entries)
         token = uuid.uuid4().hex[:8]
         path = f"{self._output_dir}/{self._prefix}-all-{shard:03d}-{token}.avro"
-        count = write_encoded_avro_file(path, self._schema, (encoded for encoded, _, _ in entries))
+        with telemetry.stage_timer("write"):
+            count = write_encoded_avro_file(path, self._schema, (encoded for encoded, _, _ in entries))
         self._files.inc()
         self._written.inc(count)
         self._count_kinds(kind for _, _, kind in entries)
         decode_source = SourcePositionCoder().decode
-        for _, source, _ in entries:
-            yield decode_source(source)
+        sources = [decode_source(source) for _, source, _ in entries]
+        self._count_live((source.kind, kind) for source, (_, _, kind) in zip(sources, entries))
+        yield from sources
 
     def _count_by_kind(self, entries: list) -> None:
         key = "language" if self._schema_name == "story" else "reason"
         self._count_kinds(record[key] for _, record in entries)
+        self._count_live((source.kind, record[key]) for source, record in entries)
+        if key == "language" and telemetry.enabled():
+            now = time.time()
+            for source, record in entries:
+                telemetry.observe("story_latency_seconds", now - record["ingested_at"] / 1000.0,
+                                  source_kind=source.kind)
+
+    def _count_live(self, kinds: Iterable[tuple[str, str]]) -> None:
+        """The live counters (``transforms.telemetry``) by source kind and language or reason."""
+        if not telemetry.enabled():
+            return
+        name, label = ("written", "language") if self._schema_name == "story" else \
+            ("dead_letters", "reason")
+        for (source_kind, value), count in collections.Counter(kinds).items():
+            telemetry.count(name, count, source_kind=source_kind, **{label: value})
 
     def _count_kinds(self, kinds: Iterable[str]) -> None:
         key = "language" if self._schema_name == "story" else "reason"
@@ -375,7 +394,8 @@ class _WriteWindowFilesFn(_WriteShardFn):
         windows = sorted(pending, key=lambda win: win.start)
         for win in windows:
             path = window_file_path(self._output_dir, self._prefix, win)
-            write_avro_file(path, self._schema, (record for _, record, _ in pending[win]))
+            with telemetry.stage_timer("write"):
+                write_avro_file(path, self._schema, (record for _, record, _ in pending[win]))
         # Counted once every file is in place: a failed write retries the whole bundle.
         for win in windows:
             self._files.inc()
