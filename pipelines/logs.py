@@ -146,7 +146,29 @@ def configure_logging(log_format: str = "text", stream: Optional[TextIO] = None)
     logging.getLogger(EVENTS_LOGGER).setLevel(logging.INFO if log_format == "json" else logging.WARNING)
     if log_format == "json":
         logging.getLogger("transforms.kafka_io").setLevel(logging.INFO)  # its source_start events
+        _log_uncaught_exceptions()
     return handler
+
+
+def _log_uncaught_exceptions() -> None:
+    """Uncaught exceptions (of the main thread, and of the runner's threads a
+    stop interrupts) are logged, so they come as JSON lines too, not as bare
+    tracebacks between them."""
+    import threading
+
+    def thread_hook(args) -> None:
+        if args.exc_type is SystemExit:
+            return
+        logging.getLogger("wire_ingest.uncaught").error(
+            "exception in thread %s", getattr(args.thread, "name", "?"),
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+    def main_hook(exc_type, exc_value, exc_traceback) -> None:
+        logging.getLogger("wire_ingest.uncaught").error(
+            "uncaught %s", exc_type.__name__, exc_info=(exc_type, exc_value, exc_traceback))
+
+    threading.excepthook = thread_hook
+    sys.excepthook = main_hook
 
 
 # ---- progress --------------------------------------------------------------------------------

@@ -184,7 +184,12 @@ def test_bad_log_and_progress_options_exit_2_naming_the_option(args, option, tmp
 
 @pytest.mark.parametrize("extra", [["--log-format", "json", "--progress", "off"],
                                    ["--log-format=text", "--progress=auto"]])
-def test_log_and_progress_options_combine_with_a_run(extra, tmp_path, capsys):
+def test_log_and_progress_options_combine_with_a_run(extra, tmp_path, capsys, monkeypatch):
+    import threading
+
+    # The JSON format installs exception hooks: this process gets its own back.
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     assert cli.main(["run", "--input", "seeds", "--output", str(tmp_path)] + extra) == 0
     assert "balanced" in capsys.readouterr().out
 
@@ -219,3 +224,24 @@ def test_known_inputs_counts_matched_files(tmp_path):
     (inputs / ".hidden").write_text("x")
     options = IngestOptions(["--input", str(inputs), "--input", str(inputs / "a-*.txt")])
     assert known_inputs(options) == 7
+
+
+_THREAD_FAILS = """
+import threading
+from pipelines.logs import configure_logging
+configure_logging("json")
+thread = threading.Thread(target=lambda: 1 / 0, name="worker-1")
+thread.start()
+thread.join()
+raise KeyboardInterrupt
+"""
+
+
+def test_json_logs_carry_uncaught_exceptions_as_json_lines_too():
+    done = subprocess.run([sys.executable, "-c", _THREAD_FAILS], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode != 0
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # no bare traceback line
+    assert [line["message"] for line in lines] == ["exception in thread worker-1",
+                                                   "uncaught KeyboardInterrupt"]
+    assert "ZeroDivisionError" in lines[0]["exception"]
