@@ -102,8 +102,7 @@ def test_kafka_run_balances_drains_lag_and_health_follows_the_broker(kafka_broke
     out = tmp_path / "out"
     process, scraper = start(["--kafka-bootstrap", bootstrap, "--kafka-topic", topic,
                               "--kafka-group", "metrics", "--output", str(out),
-                              "--dedup-mode", "drop", "--window-seconds", "1",
-                              "--kafka-watermark-delay", "1"], tmp_path)
+                              "--dedup-mode", "drop", "--window-seconds", "2"], tmp_path)
     try:
         scraper.wait_for("/healthz 200", lambda: scraper.get("/healthz")[0] == 200, 10)
         stories = [(f"k{i}".encode(), synthetic_story(i)) for i in range(30)]

@@ -178,7 +178,7 @@ def delivered(source: str, kind: str, when: Optional[float] = None) -> None:
 
 def source_opened(source: str, kind: str) -> None:
     """A source could be listed (drop folder) or polled (Kafka): it counts for ``/readyz``."""
-    if _enabled:
+    if _enabled and not HEALTH.is_open(source):  # once: readers call this at every poll
         set_gauge("source_open", 1, source=source, kind=kind)
         HEALTH.opened(source)
 
@@ -210,6 +210,9 @@ class Health:
     def expect_sources(self, sources: Iterable[str]) -> None:
         with self._lock:
             self._expected.update(sources)
+
+    def is_open(self, source: str) -> bool:
+        return source in self._opened  # no lock: a set lookup is atomic
 
     def opened(self, source: str) -> None:
         with self._lock:
@@ -267,6 +270,7 @@ class KafkaMonitor:
         self.timeout = timeout
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
+        self._up: Optional[bool] = None  # the last check's answer, to log changes only
 
     def start(self) -> "KafkaMonitor":
         self._thread = threading.Thread(target=self._loop, name="wire-ingest-kafka-monitor",
@@ -289,11 +293,17 @@ class KafkaMonitor:
         try:
             self._measure()
         except Exception as error:  # any failure to talk to the broker: unreachable
+            if self._up is not False:
+                _LOG.warning("kafka broker %s unreachable: %s", self.bootstrap, error)
+            self._up = False
             HEALTH.broker(self.bootstrap, f"{type(error).__name__}: {error}")
             set_gauge("kafka_broker_up", 0, bootstrap=self.bootstrap)
             return False
         finally:
             set_gauge("kafka_last_check_timestamp_seconds", time.time(), bootstrap=self.bootstrap)
+        if self._up is False:
+            _LOG.warning("kafka broker %s reachable again", self.bootstrap)
+        self._up = True
         HEALTH.broker(self.bootstrap, None)
         set_gauge("kafka_broker_up", 1, bootstrap=self.bootstrap)
         return True
