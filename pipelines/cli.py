@@ -16,6 +16,8 @@ import argparse
 import base64
 import datetime
 import json
+import logging
+import os
 import sys
 from typing import Any, Iterable, Optional, TextIO
 
@@ -89,6 +91,16 @@ def _dump_stacks_on_sigusr1() -> None:
         faulthandler.register(signal.SIGUSR1, file=stream, all_threads=True, chain=False)
 
 
+#: Comma-separated logger names (e.g. ``transforms``) a run logs at DEBUG: what a
+#: stalled streaming job's sources and commits were last doing.
+DEBUG_LOGGERS_ENV = "WIRE_INGEST_DEBUG"
+
+
+def _debug_loggers_from_env() -> None:
+    for name in filter(None, (n.strip() for n in os.environ.get(DEBUG_LOGGERS_ENV, "").split(","))):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+
+
 def _run(argv: list[str]) -> int:
     if "--help" in argv or "-h" in argv:
         from pipelines.ingest import IngestOptions
@@ -110,6 +122,7 @@ def _run(argv: list[str]) -> int:
     from pipelines.ingest import run
 
     _dump_stacks_on_sigusr1()
+    _debug_loggers_from_env()
     summary = run(argv)
     return 0 if summary.balanced else 1
 

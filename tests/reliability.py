@@ -226,8 +226,33 @@ def cli_env() -> dict:
     import os
 
     extra = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, "PYTHONPATH": str(REPO) + (os.pathsep + extra if extra else ""),
-            "PYTHONUNBUFFERED": "1"}
+    # The sources and commits log each call at DEBUG: a stalled run's report says
+    # what they were last doing (pipelines.cli reads WIRE_INGEST_DEBUG).
+    return {"WIRE_INGEST_DEBUG": "transforms", **os.environ,
+            "PYTHONPATH": str(REPO) + (os.pathsep + extra if extra else ""), "PYTHONUNBUFFERED": "1"}
+
+
+def stall_report(log_text: str, events: int = 60, stack_chars: int = 12000) -> str:
+    """A stalled pipeline's log, cut for a test report: its last ``events`` log
+    lines (what the sources and commits last did), then its last stack dump."""
+    def in_dump(line: str) -> bool:
+        return (not line.strip() or line.startswith(("Thread 0x", "Current thread 0x", "  File "))
+                or line.strip() == "<no Python frame>")
+
+    lines = log_text.splitlines()
+    last_dump: list[str] = []
+    current = [i for i, line in enumerate(lines) if line.startswith("Current thread 0x")]
+    if current:
+        end = current[-1] + 1
+        while end < len(lines) and lines[end].startswith("  File "):
+            end += 1
+        start = current[-1]
+        while start > 0 and in_dump(lines[start - 1]):
+            start -= 1
+        last_dump = lines[start:end]
+    logged = [line for line in lines if not in_dump(line)]
+    return ("last log lines:\n" + "\n".join(logged[-events:])
+            + "\n\nthreads:\n" + "\n".join(last_dump)[-stack_chars:])
 
 
 def read_avro_dir(output: Path, prefix: str) -> list[dict]:
@@ -445,10 +470,10 @@ class PipelineProcess:
             os.kill(self.process.pid, signal.SIGUSR1)
             time.sleep(settle)
 
-    def stalled_report(self, chars: int = 20000) -> str:
-        """The log's tail after a stack dump: what a stalled wait reports."""
+    def stalled_report(self) -> str:
+        """What a stalled wait reports: the last log lines, then the threads' stacks."""
         self.dump_stacks()
-        return self.log_tail(chars)
+        return stall_report(self.log_path.read_text(errors="replace") if self.log_path.exists() else "")
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""

@@ -21,6 +21,7 @@ from kafka.structs import OffsetAndMetadata
 
 from pipelines.runners import resolve_runner
 from tests.broker import free_port, kafka_broker  # noqa: F401  (pytest fixture)
+from tests.reliability import stall_report
 from transforms.kafka_io import (
     BrokerUnavailableError,
     CommitKafkaOffsets,
@@ -422,7 +423,7 @@ def test_reader_survives_a_broker_outage_and_resumes_where_it_was(kafka_broker):
         if child.poll() is None:  # a stalled pipeline: its threads' stacks, for the report
             os.kill(child.pid, signal.SIGUSR1)
             time.sleep(2)
-        return (kafka_broker.home / "outage-pipeline.log").read_text(errors="replace")[-20000:]
+        return stall_report((kafka_broker.home / "outage-pipeline.log").read_text(errors="replace"))
 
     try:
         deadline = time.monotonic() + 90
@@ -454,6 +455,9 @@ import faulthandler
 import signal
 import sys
 faulthandler.register(signal.SIGUSR1, all_threads=True)
+import logging
+logging.basicConfig(level=logging.WARNING)
+logging.getLogger("transforms").setLevel(logging.DEBUG)  # each reader call and commit, for a stall's report
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.runners import resolve_runner

@@ -687,6 +687,8 @@ class _ReadPartitionFn(beam.DoFn):
                 if highwater is not None and position >= highwater:
                     self._advance(watermark, Timestamp.now() - self._delay)
                 # Where delays are not honoured the poll above was the pause.
+                _LOG.debug("reader %s[%d]: caught up at %d (high water %s) after %d records",
+                           partition.topic, partition.partition, position, highwater, emitted)
                 pause_then_defer(tracker, self._idle_resume if self._resume_delays else 0.0,
                                  self._resume_delays)
                 return
@@ -707,6 +709,8 @@ class _ReadPartitionFn(beam.DoFn):
             over_time = self._call_seconds is not None and \
                 time.monotonic() - called_at > self._call_seconds
             if self.resumes and (emitted >= self._max_records or over_time):
+                _LOG.debug("reader %s[%d]: %d records, checkpoint at %d", partition.topic,
+                           partition.partition, emitted, position)
                 tracker.defer_remainder()
                 return
 
@@ -944,6 +948,7 @@ class _CommitOffsetsFn(beam.DoFn):
                    for (topic, partition), offset in self._to_commit.items()}
         retry_while_broker_away(lambda: self._consumer.commit(offsets, timeout_ms=30_000),
                                 "kafka offset commit")
+        _LOG.debug("committed %s for group %s", dict(self._to_commit), self._group)
         self._commits.inc(len(offsets))
         for topic, _ in self._to_commit:
             telemetry.count("kafka_offset_commits", topic=topic)
