@@ -382,7 +382,8 @@ class MetricsServer:
                                    handler_class=_QuietHandler)
         self.address = address
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        # A short poll interval: stop() waits for the loop to see it (0.5 s by default).
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         name="wire-ingest-metrics", daemon=True)
 
     def start(self) -> "MetricsServer":
