@@ -36,7 +36,7 @@ What it reports:
    MinHashLSH(threshold=0.8) on the same stories in the same run, and of the
    Beam composite on the FnApiRunner (with its statuses compared with the core's).
    Streaming (``--only streaming``): the streaming steps
-   (``transforms/dedup_streaming.py``) on the local streaming runner (Prism), on the
+   (``transforms/dedup/streaming.py``) on the local streaming runner (Prism), on the
    earliest ``--streaming-stories``, and in the same run, on the earliest
    ``--baseline-stories``, the current steps against the previous band-keyed
    steps (one key per bucket, loaded from git ``PREVIOUS_STREAMING_REV``) and
@@ -72,8 +72,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from transforms import minhash  # noqa: E402
-from transforms.dedup import (  # noqa: E402
+from transforms.dedup import minhash  # noqa: E402
+from transforms.dedup.core import (  # noqa: E402
     DUPLICATE,
     NEAR_DUPLICATE,
     UNIQUE,
@@ -186,7 +186,7 @@ def containment_pairs(stories: list[Story], containment: float, min_shingles: in
 
 def marker_pairs(stories: list[Story], jaccard_pairs: dict, levels: dict) -> set[tuple[str, str]]:
     """Pairs of ``jaccard_pairs`` whose later story carries a higher version
-    marker (``transforms.dedup.update_level``) than the earlier one."""
+    marker (``transforms.dedup.core.update_level``) than the earlier one."""
     times = {s.id: (s.event_time, s.id) for s in stories}
     found = set()
     for a, b in jaccard_pairs:
@@ -212,7 +212,7 @@ def extended_truth_report(stories: list[Story], truth: dict, universe: set) -> N
     definitions of a trimmed copy, a growing body and an update, computed
     exactly; and what explains each link the defaults make outside the
     Jaccard >= 0.8 ground truth."""
-    from transforms.dedup import update_level
+    from transforms.dedup.core import update_level
 
     config = DedupConfig(horizon_seconds=YEAR_SECONDS)
     t0 = time.perf_counter()
@@ -601,7 +601,7 @@ class StreamingStateModel:
     def __init__(self, config: DedupConfig):
         import heapq
 
-        from transforms import dedup_streaming as streaming
+        from transforms.dedup import streaming
 
         self._heapq, self._streaming = heapq, streaming
         self.config = config
@@ -613,7 +613,7 @@ class StreamingStateModel:
         self.serialized = 0
 
     def add(self, story: Story) -> "DedupInfo":  # noqa: F821
-        from transforms.dedup import decide, fingerprint, prune_ledger
+        from transforms.dedup.core import decide, fingerprint, prune_ledger
 
         streaming = self._streaming
         config = self.config

@@ -50,7 +50,7 @@ sys.path.insert(0, str(REPO))
 from bench.kafka_bench import output_latencies  # noqa: E402
 from bench.pipeline_bench import tree_rss_bytes  # noqa: E402
 from tests.broker import KafkaBroker  # noqa: E402
-from transforms.replay import replay_to_kafka  # noqa: E402
+from transforms.io.replay import replay_to_kafka  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpora" / "reuters21578"
 SEED = REPO / "seeds" / "000_47ad94e21230f2f9.txt"

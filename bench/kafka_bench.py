@@ -55,13 +55,9 @@ from kafka import KafkaConsumer, TopicPartition  # noqa: E402
 
 from pipelines.runners import resolve_runner  # noqa: E402
 from tests.broker import KafkaBroker  # noqa: E402
-from transforms.kafka_io import (  # noqa: E402
-    ReadWireStoriesFromKafka,
-    WriteStoriesToKafka,
-    close_kafka_readers,
-    decode_story_message,
-)
-from transforms.replay import replay_to_kafka  # noqa: E402
+from transforms.io.kafka_source import ReadWireStoriesFromKafka, close_kafka_readers  # noqa: E402
+from transforms.io.kafka_sink import WriteStoriesToKafka, decode_story_message  # noqa: E402
+from transforms.io.replay import replay_to_kafka  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpora" / "reuters21578"
 
@@ -268,7 +264,8 @@ def drain(broker: KafkaBroker, count: int, timestamps: str, workdir: Path) -> di
 
     import fastavro
 
-    from pipelines.ingest import IngestOptions, build_pipeline
+    from pipelines.options import IngestOptions
+    from pipelines.ingest import build_pipeline
 
     topic = broker.new_topic(f"drain-{timestamps}", 3)
     output = workdir / f"out-{timestamps}"

@@ -1,7 +1,7 @@
 """Evaluate language detection on real corpora; prints the issue's three figures.
 
 Figures are given for all the data and for two halves: the detector's
-weights (``transforms.language``) were tuned on the "tune" half (Reuters
+weights (``transforms.language.detect``) were tuned on the "tune" half (Reuters
 files 000-005; the first 250 lingua sentences of each language) and the
 "held-out" half was not looked at while tuning.
 
@@ -22,7 +22,7 @@ the file's language (Spanish and English lines in the Catalan file, Polish
 and English in the Czech one, Russian in the Bulgarian one). Each is listed
 by file and line number with the language it is in, for a reader to check.
 
-``--compare-ref REF`` also loads ``transforms/language.py`` as it was at
+``--compare-ref REF`` also loads ``transforms/language/detect.py`` as it was at
 git ``REF`` and runs it over the same data in the same process, so that
 speeds are compared on one machine at one time.
 
@@ -47,8 +47,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from transforms.language import LanguageDetector  # noqa: E402
-from transforms.language_codes import canonical_language  # noqa: E402
+from transforms.language.detect import LanguageDetector  # noqa: E402
+from transforms.language.codes import canonical_language  # noqa: E402
 
 CORPORA = ROOT.parent / "shared" / "corpora"
 REUTERS = CORPORA / "reuters21578"
@@ -207,15 +207,19 @@ def eval_lingua(detect, per_language: int | None = None, half: str | None = None
 
 
 def detector_at_ref(ref: str):
-    """A ``LanguageDetector`` of ``transforms/language.py`` as it was at git
+    """A ``LanguageDetector`` of ``transforms/language/detect.py`` as it was at git
     ``ref`` (loaded as a module of its own; it imports the current
-    ``transforms.language_markers``)."""
+    ``transforms.language.markers``)."""
     import importlib.util
     import subprocess
     import tempfile
 
-    source = subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:transforms/language.py"],
-                            check=True, capture_output=True, text=True).stdout
+    # The detector's path depends on the revision: after issue 19, then before it.
+    shown = [subprocess.run(["git", "-C", str(ROOT), "show", f"{ref}:{path}"], capture_output=True, text=True)
+             for path in ("transforms/language/detect.py", "transforms/language.py")]
+    if all(result.returncode for result in shown):
+        raise subprocess.CalledProcessError(shown[-1].returncode, shown[-1].args, stderr=shown[-1].stderr)
+    source = next(result.stdout for result in shown if result.returncode == 0)
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as handle:
         handle.write(source)
     spec = importlib.util.spec_from_file_location(f"language_at_{ref.replace('~', '_')}", handle.name)
@@ -258,7 +262,7 @@ def main(argv=None) -> int:
     parser.add_argument("--compare-langdetect", action="store_true",
                         help="Also score plain seeded langdetect on the sentences (slow: ~2 min).")
     parser.add_argument("--compare-ref", default=None,
-                        help="Also run transforms/language.py as of this git ref (e.g. HEAD~1) "
+                        help="Also run transforms/language/detect.py as of this git ref (e.g. HEAD~1) "
                              "on the same data in the same run, for same-run speed ratios.")
     args = parser.parse_args(argv)
     if not REUTERS.is_dir() or not LINGUA.is_dir():

@@ -66,7 +66,7 @@ def pipeline_pass(paths: list[str], detector, output_dir: str) -> tuple[int, dic
 
 
 def measure_share(paths: list[str], passes: int) -> list[tuple[int, dict]]:
-    from transforms.language import LanguageDetector
+    from transforms.language.detect import LanguageDetector
 
     detector = LanguageDetector(seed=0)
     detector.load()

@@ -52,7 +52,7 @@ if REPO not in sys.path:
 
 from transforms.enrich import enrich_item  # noqa: E402
 from transforms.formats import parse_bytes  # noqa: E402
-from transforms.language import LanguageDetector  # noqa: E402
+from transforms.language.detect import LanguageDetector  # noqa: E402
 from transforms.model import ParsedInput, ParsedItem, ParseError, SourcePosition, Story  # noqa: E402
 
 __all__ = ["DATA", "DEFAULT_CORPORA", "load_expectations", "parse_fixture", "evaluate", "main"]

@@ -92,12 +92,12 @@ def run_baseline(paths: list[str], output_dir: str, dedup: bool = True,
 
     from schemas import load_schema
     from transforms import enrich
-    from transforms.dedup import DedupConfig, SequentialDeduplicator
-    from transforms.language import LanguageDetector
+    from transforms.dedup.core import DedupConfig, SequentialDeduplicator
+    from transforms.language.detect import LanguageDetector
     from transforms.model import DeadLetter, ParseError, now_millis
     from transforms.parse import parse_raw_input
-    from transforms.read import read_file_input
-    from transforms.write import encode_avro_record, write_encoded_avro_file
+    from transforms.io.read import read_file_input
+    from transforms.io.write import encode_avro_record, write_encoded_avro_file
 
     started = clock()
     if detector is None:
@@ -241,8 +241,8 @@ def _run_beam_without_dedup(paths: list[str], output_dir: str, workers: int) -> 
     from pipelines.runners import resolve_runner
     from transforms.enrich import EnrichStories
     from transforms.parse import ParseStories
-    from transforms.read import ReadWireStories
-    from transforms.write import WriteDeadLetters, WriteStories
+    from transforms.io.read import ReadWireStories
+    from transforms.io.write import WriteDeadLetters, WriteStories
 
     argv = ["--runner=DirectRunner", f"--direct_num_workers={workers}",
             "--direct_running_mode=multi_processing" if workers > 1 else "--direct_running_mode=in_memory"]

@@ -9,7 +9,7 @@ Usage::
 Without ``--bootstrap`` an Apache Kafka broker is started on a free loopback port
 (``tests/broker.py``) and stopped at the end. The corpora's Reuters-21578
 archives are cut into one message per story and every file of
-``wire_formats/`` is one message (``transforms.replay.iter_replay_messages``,
+``wire_formats/`` is one message (``transforms.io.replay.iter_replay_messages``,
 the messages ``wire-ingest replay`` sends), published with the send time as
 record timestamp, round after round, at ``--rate`` messages per second, into
 a 3-partition topic. ``wire-ingest run`` reads the topic as a separate
@@ -69,7 +69,7 @@ def parse_args(argv=None):
 
 
 def load_messages(corpora: Path) -> list:
-    from transforms.replay import iter_replay_messages
+    from transforms.io.replay import iter_replay_messages
 
     folders = [corpora / "reuters21578", corpora / "wire_formats"]
     missing = [str(f) for f in folders if not f.is_dir()]
@@ -101,7 +101,7 @@ class Producer(threading.Thread):
     def run(self) -> None:
         from kafka import KafkaProducer
 
-        from transforms.kafka_io import FORMAT_HEADER
+        from transforms.io.kafka_common import FORMAT_HEADER
 
         producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=10, retries=20)
         started = time.monotonic()

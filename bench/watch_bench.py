@@ -43,11 +43,11 @@ from apache_beam.metrics.metric import MetricsFilter  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from pipelines.runners import resolve_runner  # noqa: E402
-from transforms import ingested_files  # noqa: E402
+from transforms.io import ingested_files  # noqa: E402
 from transforms.enrich import EnrichStories  # noqa: E402
 from transforms.parse import ParseStories  # noqa: E402
-from transforms.watch import ReadDropFolders, RecordIngestedFiles  # noqa: E402
-from transforms.write import WriteDeadLetters, WriteStories  # noqa: E402
+from transforms.io.watch import ReadDropFolders, RecordIngestedFiles  # noqa: E402
+from transforms.io.write import WriteDeadLetters, WriteStories  # noqa: E402
 
 
 def _streaming_pipeline() -> beam.Pipeline:

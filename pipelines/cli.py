@@ -54,7 +54,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     except ValueError as error:
         print(f"wire-ingest {command}: {error}", file=sys.stderr)
         return 2
-    from transforms.kafka_io import BrokerUnavailableError
+    from transforms.io.kafka_common import BrokerUnavailableError
 
     try:
         return handlers[command](rest)
@@ -103,18 +103,19 @@ def _debug_loggers_from_env() -> None:
 
 def _run(argv: list[str]) -> int:
     if "--help" in argv or "-h" in argv:
-        from pipelines.ingest import IngestOptions
+        from pipelines.options import IngestOptions
 
         parser = argparse.ArgumentParser(prog="wire-ingest run")
         IngestOptions._add_argparse_args(parser)
-        from pipelines.flink import FlinkDeployOptions
+        from pipelines.options import FlinkDeployOptions
 
         FlinkDeployOptions._add_argparse_args(parser)
         parser.print_help()
         print("\nAny Beam pipeline option (--runner, --streaming, --direct_num_workers, ...) "
               "passes through.")
         return 0
-    from pipelines.flink import PRINT_OPTIONS_FLAG, normalize_beam_flags, print_options
+    from pipelines.options import PRINT_OPTIONS_FLAG
+    from pipelines.flink import normalize_beam_flags, print_options
 
     argv = normalize_beam_flags(argv)  # --flink-master -> --flink_master, Beam's spelling
     if PRINT_OPTIONS_FLAG in argv:
@@ -192,7 +193,7 @@ def _replay(argv: list[str]) -> int:
                         help="Messages per second (default: as fast as the broker takes them).")
     parser.add_argument("--loop", action="store_true", help="Replay again and again until stopped.")
     args = parser.parse_args(argv)
-    from transforms.replay import replay_to_kafka
+    from transforms.io.replay import replay_to_kafka
 
     sent = replay_to_kafka(args.paths, args.kafka_bootstrap, args.kafka_topic,
                            rate=args.rate, loop=args.loop)

@@ -1,4 +1,4 @@
-"""The wire-ingest pipeline: options, ``build_pipeline()`` and ``run()``.
+"""The wire-ingest pipeline: ``build_pipeline()`` and ``run()`` (options: ``pipelines.options``).
 
 Sources: files (``--input``, batch), drop folders (``--watch``, streaming)
 and Kafka (``--kafka-topic``, streaming or bounded). Every source feeds the
@@ -9,9 +9,7 @@ only for inputs whose records were written (or dropped as duplicates).
 
 from __future__ import annotations
 
-import glob
 import json
-import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -21,107 +19,29 @@ import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from pipelines.flink import uses_java_kafka_reader
-from pipelines.logs import add_log_args, log_starts, log_stops, start_progress, stop_progress, \
-    validate_log_args
-from pipelines.metrics import LiveMetrics, add_metrics_args, validate_metrics
+from pipelines.options import uses_java_kafka_reader
+from pipelines.logs import log_starts, log_stops, start_progress, stop_progress
+from pipelines.metrics import LiveMetrics
+from pipelines.options import (
+    FILES_SINK,
+    IngestOptions,
+    SINK_COUNTERS,
+    configured_sinks,
+    is_streaming_source,
+    validate,
+)
 from pipelines.runners import resolve_runner
 from transforms.enrich import EVENT_TIME_FROM_PUBLISHED, EVENT_TIME_FROM_SOURCE
 from transforms.process import ProcessStories
-from transforms.read import DEFAULT_MAX_INPUT_BYTES, ReadWireStories, expand_pattern
-from transforms.write import WriteDeadLetters, WriteStories, load_written_stories
+from transforms.io.read import ReadWireStories
+from transforms.io.write import WriteDeadLetters, WriteStories, load_written_stories
 
-__all__ = ["IngestOptions", "build_pipeline", "run", "RunSummary", "summarize_metrics",
-           "configured_sinks"]
-
-_LOG = logging.getLogger(__name__)
-
-
-class IngestOptions(PipelineOptions):
-    """Options of ``wire-ingest run``; any other Beam option passes through."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser) -> None:
-        parser.add_argument("--input", dest="inputs", action="append", default=[],
-                            help="File glob or directory of raw stories to read (batch); repeatable. "
-                                 "Plain text, agency formats, Reuters-21578 .sgm archives, .gz.")
-        parser.add_argument("--output", dest="output",
-                            help="Directory for stories-*.avro and dead-letters-*.avro.")
-        parser.add_argument("--max-input-bytes", dest="max_input_bytes", type=int,
-                            default=DEFAULT_MAX_INPUT_BYTES,
-                            help="Inputs larger than this many bytes are dead-lettered "
-                                 f"as too_large (default {DEFAULT_MAX_INPUT_BYTES}).")
-        parser.add_argument("--dedup-mode", dest="dedup_mode", choices=("mark", "drop"),
-                            default="mark",
-                            help="mark: write every story with its dedup status (default); "
-                                 "drop: count duplicates and do not write them.")
-        parser.add_argument("--dedup-horizon", dest="dedup_horizon", type=float, default=72.0,
-                            help="Hours of event time a story is remembered for dedup (default 72).")
-        parser.add_argument("--dedup-threshold", dest="dedup_threshold", type=float, default=None,
-                            help="Estimated Jaccard similarity (0-1) from which a story is a "
-                                 "near-duplicate (default: the evaluated one, see README).")
-        parser.add_argument("--window-seconds", dest="window_seconds", type=int, default=300,
-                            help="Streaming only: length in seconds of the fixed event-time "
-                                 "windows that stories and dead letters are filed by, "
-                                 "DIR/stories-<window start>-<window end>-<token>.avro (UTC); "
-                                 "each bundle writes one file per window at once, without "
-                                 "waiting for the window to close (default 300).")
-        parser.add_argument("--num-shards", dest="num_shards", type=int, default=2,
-                            help="Batch only: story files written per run (default 2).")
-        parser.add_argument("--language-seed", dest="language_seed", type=int, default=0,
-                            help="Seed of the language detector; fixed so results are "
-                                 "deterministic (default 0).")
-        parser.add_argument("--watch", dest="watch", action="append", default=[],
-                            help="Drop folder to watch for new wire files (streaming); repeatable.")
-        parser.add_argument("--poll-interval", dest="poll_interval", type=float, default=5.0,
-                            help="Seconds between two listings of a watched folder (default 5).")
-        parser.add_argument("--settle-seconds", dest="settle_seconds", type=float, default=2.0,
-                            help="A watched file is read once its size and mtime have not changed "
-                                 "for this many seconds (default 2).")
-        parser.add_argument("--move-processed", dest="move_processed", action="store_true",
-                            help="Move ingested files to _PROCESSED/ and failed ones to _ERROR/.")
-        parser.add_argument("--kafka-bootstrap", dest="kafka_bootstrap", default=None,
-                            help="Kafka bootstrap servers HOST:PORT[,HOST:PORT].")
-        parser.add_argument("--kafka-topic", dest="kafka_topic", default=None,
-                            help="Topic of raw stories to read (streaming unless --kafka-stop-at-end).")
-        parser.add_argument("--kafka-group", dest="kafka_group", default="wire-ingest",
-                            help="Consumer group whose offsets are committed (default wire-ingest).")
-        parser.add_argument("--kafka-start", dest="kafka_start", default="committed",
-                            help="Where to start: committed (default; earliest if none), earliest, "
-                                 "latest, or an ISO-8601 time.")
-        parser.add_argument("--kafka-stop-at-end", dest="kafka_stop_at_end", action="store_true",
-                            help="Bounded read: stop at the end offsets seen at start (backfills).")
-        parser.add_argument("--kafka-watermark-delay", dest="kafka_watermark_delay", type=float,
-                            default=5.0,
-                            help="Seconds the event-time watermark stays behind Kafka record times "
-                                 "(default 5). Streaming dedup decides a story once the watermark "
-                                 "passes it, so this is the floor of a story's latency; records "
-                                 "later than this are decided as late arrivals.")
-        parser.add_argument("--kafka-output-topic", dest="kafka_output_topic", default=None,
-                            help="Write stories to this topic (Avro single-object encoding, or "
-                                 "see --kafka-confluent-schema-id), as well as to --output if "
-                                 "given; without --output, --kafka-dead-letter-topic is needed.")
-        parser.add_argument("--kafka-dead-letter-topic", dest="kafka_dead_letter_topic", default=None,
-                            help="Write dead letters to this topic (Avro single-object encoding, "
-                                 "or see --kafka-dead-letter-confluent-schema-id), as well as to "
-                                 "--output if given.")
-        parser.add_argument("--kafka-confluent-schema-id", dest="kafka_confluent_schema_id",
-                            type=int, default=None,
-                            help="Write the stories of --kafka-output-topic in Confluent wire "
-                                 "format with this schema registry id of schemas/story.avsc, "
-                                 "instead of Avro single-object encoding. With "
-                                 "--kafka-dead-letter-topic, give "
-                                 "--kafka-dead-letter-confluent-schema-id too.")
-        parser.add_argument("--kafka-dead-letter-confluent-schema-id",
-                            dest="kafka_dead_letter_confluent_schema_id", type=int, default=None,
-                            help="Write the dead letters of --kafka-dead-letter-topic in Confluent "
-                                 "wire format with this schema registry id of "
-                                 "schemas/dead_letter.avsc (not the story schema's id). With "
-                                 "--kafka-output-topic, give --kafka-confluent-schema-id too.")
-        parser.add_argument("--summary-json", dest="summary_json", default=None,
-                            help="Also write the end-of-run counts to this JSON file.")
-        add_log_args(parser)
-        add_metrics_args(parser)
+__all__ = [
+    "build_pipeline",
+    "run",
+    "RunSummary",
+    "summarize_metrics",
+]
 
 
 @dataclass(frozen=True)
@@ -136,75 +56,6 @@ class PipelineOutputs:
     #: duplicates; dead letters written), for the drop-folder state store.
     written_acks: Any = None
     dead_letter_acks: Any = None
-
-
-def validate(options: IngestOptions) -> None:
-    """Fail before launch on bad configuration, naming the option."""
-    if not (options.inputs or options.watch or options.kafka_topic):
-        raise ValueError("--input, --watch or --kafka-topic: give at least one source")
-    if not options.output and not options.kafka_output_topic:
-        raise ValueError("--output: give an output directory (or --kafka-output-topic)")
-    for pattern in options.inputs:
-        if "://" not in pattern and not glob.glob(expand_pattern(pattern)):
-            raise ValueError(f"--input: {pattern!r} matches no file")
-    for folder in options.watch:
-        if not os.path.isdir(folder):
-            raise ValueError(f"--watch: {folder!r} is not a directory")
-    if options.watch and not options.output:
-        raise ValueError("--output: drop folders (--watch) keep their journal of ingested files in "
-                         "OUTPUT/_state; give --output (Kafka-only sinks are for Kafka sources)")
-    if (options.kafka_topic or options.kafka_output_topic or options.kafka_dead_letter_topic) \
-            and not options.kafka_bootstrap:
-        raise ValueError("--kafka-bootstrap: needed with a Kafka topic")
-    if options.dedup_horizon <= 0:
-        raise ValueError("--dedup-horizon must be a positive number of hours")
-    if options.dedup_threshold is not None and not 0 < options.dedup_threshold <= 1:
-        raise ValueError("--dedup-threshold must be in (0, 1]")
-    if options.poll_interval <= 0:
-        raise ValueError("--poll-interval must be a positive number of seconds")
-    if options.window_seconds <= 0:
-        raise ValueError("--window-seconds must be a positive number of seconds")
-    if options.kafka_watermark_delay < 0:
-        raise ValueError("--kafka-watermark-delay must be zero or a positive number of seconds")
-    validate_kafka_sinks(options)
-    validate_log_args(options)
-    validate_metrics(options)
-
-
-def validate_kafka_sinks(options: IngestOptions) -> None:
-    """Every dead letter must land somewhere, and both topics speak one framing."""
-    from transforms.kafka_io import check_confluent_schema_id
-
-    story_id, dead_id = options.kafka_confluent_schema_id, options.kafka_dead_letter_confluent_schema_id
-    if options.kafka_output_topic and not options.output and not options.kafka_dead_letter_topic:
-        raise ValueError("--kafka-dead-letter-topic: needed with --kafka-output-topic when there is "
-                         "no --output, or dead letters would be written nowhere")
-    check_confluent_schema_id(story_id, "--kafka-confluent-schema-id")
-    check_confluent_schema_id(dead_id, "--kafka-dead-letter-confluent-schema-id")
-    if story_id is not None and not options.kafka_output_topic:
-        raise ValueError("--kafka-confluent-schema-id: frames the stories of --kafka-output-topic; "
-                         "give that topic too")
-    if dead_id is not None and not options.kafka_dead_letter_topic:
-        raise ValueError("--kafka-dead-letter-confluent-schema-id: frames the dead letters of "
-                         "--kafka-dead-letter-topic; give that topic too")
-    if options.kafka_output_topic and options.kafka_dead_letter_topic:
-        # One framing for both topics: a consumer set up for Confluent's could not read the other.
-        if story_id is not None and dead_id is None:
-            raise ValueError("--kafka-dead-letter-confluent-schema-id: needed with "
-                             "--kafka-confluent-schema-id and --kafka-dead-letter-topic (the "
-                             "dead-letter schema has its own registry id)")
-        if dead_id is not None and story_id is None:
-            raise ValueError("--kafka-confluent-schema-id: needed with "
-                             "--kafka-dead-letter-confluent-schema-id and --kafka-output-topic "
-                             "(the story schema has its own registry id)")
-    if story_id is not None and story_id == dead_id:
-        raise ValueError("--kafka-dead-letter-confluent-schema-id: must differ from "
-                         "--kafka-confluent-schema-id (one registry id names one schema)")
-
-
-def is_streaming_source(options: IngestOptions) -> bool:
-    """Drop folders and unbounded Kafka reads never end: they need streaming."""
-    return bool(options.watch) or bool(options.kafka_topic and not options.kafka_stop_at_end)
 
 
 def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions,
@@ -239,12 +90,12 @@ def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions,
     outputs = write_outputs(processed[ProcessStories.STORIES], dead_letters,
                             processed[ProcessStories.DROPPED], options)
     if options.kafka_topic:  # either reader: commits what every sink has written
-        from transforms.kafka_io import CommitKafkaOffsets
+        from transforms.io.kafka_commit import CommitKafkaOffsets
 
         outputs.acks | "CommitKafkaOffsets" >> CommitKafkaOffsets(
             options.kafka_bootstrap, options.kafka_group)
     if options.watch:
-        from transforms.watch import RecordIngestedFiles
+        from transforms.io.watch import RecordIngestedFiles
 
         acks = {RecordIngestedFiles.WRITTEN: outputs.written_acks,
                 RecordIngestedFiles.FAILED: outputs.dead_letter_acks}
@@ -262,7 +113,7 @@ def read_sources(pipeline: beam.Pipeline, options: IngestOptions):
         raw_inputs.append(files[ReadWireStories.INPUTS])
         dead_letters.append(files[ReadWireStories.DEAD_LETTERS])
     if options.watch:
-        from transforms.watch import ReadDropFolders
+        from transforms.io.watch import ReadDropFolders
 
         folders = pipeline | "ReadDropFolders" >> ReadDropFolders(
             options.watch, poll_interval_seconds=options.poll_interval,
@@ -271,14 +122,15 @@ def read_sources(pipeline: beam.Pipeline, options: IngestOptions):
         raw_inputs.append(folders[ReadDropFolders.INPUTS])
         dead_letters.append(folders[ReadDropFolders.DEAD_LETTERS])
     if options.kafka_topic and uses_java_kafka_reader(options):
-        from pipelines.flink import FlinkDeployOptions, ReadWireStoriesFromJavaKafka
+        from pipelines.options import FlinkDeployOptions
+        from transforms.io.kafka_java import ReadWireStoriesFromJavaKafka
 
         raw_inputs.append(pipeline | "ReadWireStoriesFromJavaKafka" >> ReadWireStoriesFromJavaKafka(
             options.kafka_bootstrap, options.kafka_topic, group=options.kafka_group,
             start=options.kafka_start,
             expansion_service=options.view_as(FlinkDeployOptions).kafka_expansion_service))
     elif options.kafka_topic:
-        from transforms.kafka_io import ReadWireStoriesFromKafka
+        from transforms.io.kafka_source import ReadWireStoriesFromKafka
 
         raw_inputs.append(pipeline | "ReadWireStoriesFromKafka" >> ReadWireStoriesFromKafka(
             options.kafka_bootstrap, options.kafka_topic, group=options.kafka_group,
@@ -301,14 +153,14 @@ def write_outputs(stories, dead_letters, dropped, options: IngestOptions) -> Pip
     # The last sink of a chain counts the summary's breakdown: the file sink
     # when there is one, else the Kafka sink.
     if options.kafka_output_topic:
-        from transforms.kafka_io import WriteStoriesToKafka
+        from transforms.io.kafka_sink import WriteStoriesToKafka
 
         stories = stories | "WriteStoriesToKafka" >> WriteStoriesToKafka(
             options.kafka_bootstrap, options.kafka_output_topic,
             confluent_schema_id=options.kafka_confluent_schema_id,
             breakdown=not options.output)
     if options.kafka_dead_letter_topic:
-        from transforms.kafka_io import WriteDeadLettersToKafka
+        from transforms.io.kafka_sink import WriteDeadLettersToKafka
 
         dead_letters = dead_letters | "WriteDeadLettersToKafka" >> WriteDeadLettersToKafka(
             options.kafka_bootstrap, options.kafka_dead_letter_topic,
@@ -324,25 +176,6 @@ def write_outputs(stories, dead_letters, dropped, options: IngestOptions) -> Pip
     written_acks = ((story_acks, dropped) | "WrittenAcks" >> beam.Flatten()) if options.watch else None
     return PipelineOutputs(stories=stories, dead_letters=dead_letters, dropped=dropped, acks=acks,
                            written_acks=written_acks, dead_letter_acks=dead_acks)
-
-
-FILES_SINK = "files"
-KAFKA_SINK = "kafka"
-#: The counters each sink counts its own writes with: (stories, dead letters).
-SINK_COUNTERS = {
-    FILES_SINK: ("written", "dead_letters"),
-    KAFKA_SINK: ("kafka_story_messages_written", "kafka_dead_letter_messages_written"),
-}
-
-
-def configured_sinks(options: IngestOptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The sinks of stories and of dead letters, in chain order (Kafka, then
-    files: the last one acknowledges), as ``write_outputs`` chains them."""
-    stories = ((KAFKA_SINK,) if options.kafka_output_topic else ()) + \
-        ((FILES_SINK,) if options.output else ())
-    dead_letters = ((KAFKA_SINK,) if options.kafka_dead_letter_topic else ()) + \
-        ((FILES_SINK,) if options.output else ())
-    return stories, dead_letters
 
 
 @dataclass(frozen=True)
@@ -464,7 +297,7 @@ def summarize_metrics(result, options: Optional[IngestOptions] = None) -> RunSum
 
 def run(argv: Optional[list[str]] = None) -> RunSummary:
     """Build and run the pipeline, wait for it, print and return the summary."""
-    from pipelines.flink import apply_local_flink_defaults, with_flink_flags
+    from pipelines.options import apply_local_flink_defaults, with_flink_flags
 
     options = PipelineOptions(with_flink_flags(argv if argv is not None else sys.argv[1:]))
     ingest = options.view_as(IngestOptions)
@@ -498,3 +331,31 @@ def run(argv: Optional[list[str]] = None) -> RunSummary:
         with open(ingest.summary_json, "w", encoding="utf-8") as handle:
             json.dump(summary.to_json(), handle, indent=2)
     return summary
+
+
+# ----------------------------------------------------------------------------- moved (issue 19)
+
+#: Names ``pipelines.ingest`` held before issue 19, and where they live now. Answered here
+#: for one release (old imports and pickles), with a DeprecationWarning.
+_MOVED = {
+    "FILES_SINK": "pipelines.options",
+    "IngestOptions": "pipelines.options",
+    "KAFKA_SINK": "pipelines.options",
+    "SINK_COUNTERS": "pipelines.options",
+    "configured_sinks": "pipelines.options",
+    "is_streaming_source": "pipelines.options",
+    "validate": "pipelines.options",
+    "validate_kafka_sinks": "pipelines.options",
+}
+
+
+def __getattr__(name):
+    try:
+        module = _MOVED[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+    import warnings
+
+    warnings.warn(f"pipelines.ingest.{name} moved to {module}.{name}", DeprecationWarning, stacklevel=2)
+    return getattr(importlib.import_module(module), name)

@@ -49,15 +49,15 @@ class QuietBeamWarnings(logging.Filter):
 # Retry warnings logged by other modules, by logger and message template:
 # (logger, template, event, field names of the template's arguments).
 _KNOWN = (
-    ("transforms.kafka_io", "%s failed (try %d), retrying in %.1fs: %s", "broker_retry",
+    ("transforms.io.kafka_common", "%s failed (try %d), retrying in %.1fs: %s", "broker_retry",
      ("what", "try", "pause_seconds", "error")),
-    ("transforms.kafka_io", "kafka %s[%d] at offset %d: %s (retry %d)", "broker_retry",
+    ("transforms.io.kafka_source", "kafka %s[%d] at offset %d: %s (retry %d)", "broker_retry",
      ("topic", "partition", "offset", "error", "try")),
-    ("transforms.kafka_io", "kafka partition discovery for %s failed, retrying: %s", "broker_retry",
+    ("transforms.io.kafka_source", "kafka partition discovery for %s failed, retrying: %s", "broker_retry",
      ("topic", "error")),
-    ("transforms.kafka_io", "kafka %s partition %d: reading from offset %d to %s", "source_start",
+    ("transforms.io.kafka_source", "kafka %s partition %d: reading from offset %d to %s", "source_start",
      ("topic", "partition", "from_offset", "to_offset")),
-    ("transforms.watch", "drop folder %s cannot be listed, retrying: %s", "source_retry",
+    ("transforms.io.watch", "drop folder %s cannot be listed, retrying: %s", "source_retry",
      ("folder", "error")),
 )
 
@@ -145,7 +145,7 @@ def configure_logging(log_format: str = "text", stream: Optional[TextIO] = None)
         root.setLevel(logging.WARNING)
     logging.getLogger(EVENTS_LOGGER).setLevel(logging.INFO if log_format == "json" else logging.WARNING)
     if log_format == "json":
-        logging.getLogger("transforms.kafka_io").setLevel(logging.INFO)  # its source_start events
+        logging.getLogger("transforms.io.kafka_source").setLevel(logging.INFO)  # its source_start events
         _log_uncaught_exceptions()
     return handler
 
@@ -265,7 +265,7 @@ def known_inputs(ingest) -> Optional[int]:
     import glob
     import os
 
-    from transforms.read import expand_pattern
+    from transforms.io.read import expand_pattern
 
     total = 0
     for pattern in ingest.inputs:
@@ -287,7 +287,7 @@ def kafka_backlog(bootstrap: str, topic: str, group: str, start: str) -> int:
     """Records between where a read of ``topic`` starts and its end offsets."""
     from kafka import KafkaConsumer, TopicPartition
 
-    from transforms.kafka_io import java_reader_start_offsets
+    from transforms.io.kafka_source import java_reader_start_offsets
 
     starts = java_reader_start_offsets(bootstrap, topic, group, start)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=10_000)

@@ -65,7 +65,7 @@ class LiveMetrics:
 
     def __init__(self, options):
         from transforms import telemetry
-        from transforms.kafka_io import kafka_uri
+        from transforms.io.kafka_common import kafka_uri
 
         self._telemetry = telemetry
         address = options.metrics_address or DEFAULT_ADDRESS

@@ -85,7 +85,7 @@ class Report:
 
 def output_files(directory: str) -> tuple[list[str], list[str]]:
     """The story and dead-letter Avro files a run wrote to ``directory``."""
-    from transforms.write import DEAD_LETTERS_PREFIX, STORIES_PREFIX
+    from transforms.io.write import DEAD_LETTERS_PREFIX, STORIES_PREFIX
 
     def files(prefix: str) -> list[str]:
         return sorted(glob.glob(os.path.join(glob.escape(directory), f"{prefix}-*.avro")))

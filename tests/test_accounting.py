@@ -214,7 +214,7 @@ def test_cli_exits_zero_and_prints_the_balance(tmp_path, capsys):
 def kafka_messages(corpus: Path) -> list[tuple[bytes, bytes]]:
     """The corpus as ``wire-ingest replay`` publishes it: one message per file (gunzipped),
     one per Reuters element; a corrupt .gz goes as it is."""
-    from transforms.replay import iter_replay_messages
+    from transforms.io.replay import iter_replay_messages
 
     return [(m.key, m.value) for m in iter_replay_messages([corpus])]
 

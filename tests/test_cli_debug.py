@@ -14,6 +14,6 @@ def test_the_named_loggers_log_at_debug_and_others_keep_their_level(monkeypatch)
         monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
     cli._debug_loggers_from_env()
     assert logging.getLogger("transforms").level == logging.DEBUG
-    assert logging.getLogger("transforms.kafka_io").isEnabledFor(logging.DEBUG)
+    assert logging.getLogger("transforms.io.kafka_source").isEnabledFor(logging.DEBUG)
     assert logging.getLogger("pipelines.example_a").level == logging.DEBUG
     assert untouched.level == logging.NOTSET

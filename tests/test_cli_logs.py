@@ -146,12 +146,12 @@ def test_json_logs_give_every_dead_letter_and_the_sinks_start_and_stop(tmp_path)
 def test_broker_retries_are_json_events():
     from kafka.errors import NodeNotReadyError
 
-    from transforms.kafka_io import retry_while_broker_away
+    from transforms.io.kafka_common import retry_while_broker_away
 
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("transforms.kafka_io")
+    logger = logging.getLogger("transforms.io.kafka_common")
     logger.addHandler(handler)
     tries = []
 
@@ -218,7 +218,7 @@ def test_no_bar_when_the_output_is_not_a_terminal_or_progress_is_off(tmp_path):
 
 
 def test_known_inputs_counts_matched_files(tmp_path):
-    from pipelines.ingest import IngestOptions
+    from pipelines.options import IngestOptions
 
     inputs = write_inputs(tmp_path / "in")
     (inputs / ".hidden").write_text("x")

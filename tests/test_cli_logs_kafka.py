@@ -8,7 +8,7 @@ import json
 
 from kafka import KafkaProducer
 
-from pipelines.ingest import IngestOptions
+from pipelines.options import IngestOptions
 from pipelines.logs import known_inputs, strip_ansi
 from tests.broker import kafka_broker, kafka_topic  # noqa: F401 (fixtures)
 from tests.conftest import SEED

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pipelines import cli
-from pipelines.ingest import IngestOptions, build_pipeline
+from pipelines.options import IngestOptions
+from pipelines.ingest import build_pipeline
 from tests.conftest import SEED
 
 
@@ -20,17 +21,17 @@ def test_a_negative_watermark_delay_is_refused_naming_the_option(tmp_path, capsy
 def test_the_watermark_delay_reaches_the_kafka_reader(delay, monkeypatch, tmp_path):
     import apache_beam as beam
 
-    from transforms import kafka_io
+    from transforms.io import kafka_source
 
     seen = {}
-    original = kafka_io.ReadWireStoriesFromKafka.__init__
+    original = kafka_source.ReadWireStoriesFromKafka.__init__
 
     def record(self, *args, **kwargs):
         seen.update(kwargs)
         original(self, *args, **kwargs)
 
-    monkeypatch.setattr(kafka_io.ReadWireStoriesFromKafka, "__init__", record)
-    monkeypatch.setattr(kafka_io, "check_broker", lambda *a, **k: None)
+    monkeypatch.setattr(kafka_source.ReadWireStoriesFromKafka, "__init__", record)
+    monkeypatch.setattr(kafka_source, "check_broker", lambda *a, **k: None)
     options = IngestOptions(["--kafka-bootstrap", "127.0.0.1:1", "--kafka-topic", "t",
                              "--kafka-stop-at-end", "--output", str(tmp_path),
                              "--kafka-watermark-delay", str(delay), "--input", str(SEED)])
@@ -82,7 +83,7 @@ def test_kafka_sink_combinations_that_cannot_work_are_refused_naming_the_option(
     (["--output", "OUT", "--kafka-output-topic", "s", "--kafka-dead-letter-topic", "d"], (None, None)),
 ])
 def test_kafka_sink_combinations_that_work_are_accepted(args, schema_ids, tmp_path):
-    from pipelines.ingest import validate
+    from pipelines.options import validate
 
     args = [str(tmp_path) if arg == "OUT" else arg for arg in args]
     options = IngestOptions([*KAFKA_IN, *args])
@@ -98,7 +99,7 @@ def test_kafka_sink_combinations_that_work_are_accepted(args, schema_ids, tmp_pa
      ("kafka", "files"), ("kafka", "files")),
 ])
 def test_the_summary_knows_the_sinks_in_chain_order(args, stories, dead_letters, tmp_path):
-    from pipelines.ingest import configured_sinks
+    from pipelines.options import configured_sinks
 
     args = [str(tmp_path) if arg == "OUT" else arg for arg in args]
     assert configured_sinks(IngestOptions([*KAFKA_IN, *args])) == (stories, dead_letters)
@@ -109,7 +110,8 @@ def test_the_kafka_sinks_get_their_own_schema_ids_and_only_the_last_sink_breaks_
         with_files, monkeypatch, tmp_path):
     import apache_beam as beam
 
-    from transforms import kafka_io
+    from transforms.io import kafka_sink
+    from transforms.io import kafka_source
 
     seen = {}
 
@@ -121,9 +123,9 @@ def test_the_kafka_sinks_get_their_own_schema_ids_and_only_the_last_sink_breaks_
             original(self, bootstrap, topic, **kwargs)
         monkeypatch.setattr(cls, "__init__", init)
 
-    record(kafka_io.WriteStoriesToKafka)
-    record(kafka_io.WriteDeadLettersToKafka)
-    monkeypatch.setattr(kafka_io, "check_broker", lambda *a, **k: None)
+    record(kafka_sink.WriteStoriesToKafka)
+    record(kafka_sink.WriteDeadLettersToKafka)
+    monkeypatch.setattr(kafka_source, "check_broker", lambda *a, **k: None)
     files = ["--output", str(tmp_path)] if with_files else []
     options = IngestOptions([*KAFKA_IN, *files, "--kafka-output-topic", "s", "--kafka-dead-letter-topic",
                              "d", "--kafka-confluent-schema-id", "21",

@@ -1,4 +1,4 @@
-"""Tests for transforms/coders.py: the Beam coders of the typed records."""
+"""Tests for transforms/model/coders.py: the Beam coders of the typed records."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from apache_beam.coders import registry
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from transforms.coders import SourcePositionCoder, StoryCoder
+from transforms.model.coders import SourcePositionCoder, StoryCoder
 from transforms.enrich import enrich_item
-from transforms.language import LanguageDetector
+from transforms.language.detect import LanguageDetector
 from transforms.model import (
     Caption,
     Contributor,

@@ -56,8 +56,8 @@ from tests.reliability import (
     read_avro_dir,
     synthetic_story,
 )
-from transforms.ingested_files import STATUS_ERROR, STATUS_INGESTED, journal_path
-from transforms.kafka_io import decode_message
+from transforms.io.ingested_files import STATUS_ERROR, STATUS_INGESTED, journal_path
+from transforms.io.kafka_sink import decode_message
 
 pytestmark = pytest.mark.skipif(broker_missing() is not None, reason=str(broker_missing()))
 

@@ -1,4 +1,4 @@
-"""Tests for transforms/dedup.py and transforms/minhash.py.
+"""Tests for transforms/dedup/__init__.py and transforms/dedup/minhash.py.
 
 Pure functions directly; the composite under FnApiRunner (batch) and under
 TestStream on Prism, the local streaming runner (streaming), which must agree.
@@ -19,18 +19,18 @@ from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Timestamp
 
 from pipelines.runners import resolve_runner
-from transforms import minhash
-from transforms.dedup import (
+from transforms.dedup import minhash
+from transforms.dedup.core import (
     DUPLICATE,
     NEAR_DUPLICATE,
     STATEFUL_STEP_NAMES,
     UNIQUE,
     UPDATE,
     DedupConfig,
-    DeduplicateStories,
     SequentialDeduplicator,
     update_level,
 )
+from transforms.dedup import DeduplicateStories
 from transforms.model import DeadLetter, SourcePosition, Story
 from transforms.text import content_hash, fold_for_hash
 
@@ -407,7 +407,7 @@ def test_portable_runner_loopback_matches_batch():
     p.run().wait_until_finish()
 
 
-# --- band-keyed streaming steps (transforms/dedup_streaming.py) ---
+# --- band-keyed streaming steps (transforms/dedup/streaming.py) ---
 
 
 def reuters_file_stories(path) -> list[Story]:
@@ -472,11 +472,11 @@ def counters_of(result) -> dict[str, int]:
 
 
 def test_bucket_pairs_do_not_depend_on_arrival_order():
-    from transforms.dedup_streaming import bucket_matches, index_entries
+    from transforms.dedup.streaming import bucket_matches, index_entries
 
     config = DedupConfig()
     hasher = minhash.MinHasher(config.num_perm, config.seed)
-    from transforms.dedup import fingerprint
+    from transforms.dedup.core import fingerprint
 
     first = fingerprint(make_story("p1", PORT, 0), config, hasher)
     copy = fingerprint(make_story("p2", PORT_COPY_OTHER_AGENCY, 1), config, hasher)
@@ -503,8 +503,8 @@ def test_bucket_pairs_do_not_depend_on_arrival_order():
 def test_index_keys_are_a_fixed_set():
     """Every story reaches at most INDEX_SHARDS keys, whatever the stream:
     the local runner's cost and Flink's timers grow with the number of keys."""
-    from transforms.dedup import fingerprint
-    from transforms.dedup_streaming import INDEX_SHARDS, index_entries
+    from transforms.dedup.core import fingerprint
+    from transforms.dedup.streaming import INDEX_SHARDS, index_entries
 
     config = DedupConfig()
     hasher = minhash.MinHasher(config.num_perm, config.seed)
@@ -520,8 +520,8 @@ def test_index_keys_are_a_fixed_set():
 
 
 def test_index_blocks_round_trip_merge_and_expire():
-    from transforms.dedup import fingerprint
-    from transforms.dedup_streaming import IndexBlock, index_entries
+    from transforms.dedup.core import fingerprint
+    from transforms.dedup.streaming import IndexBlock, index_entries
 
     config = DedupConfig()
     hasher = minhash.MinHasher(config.num_perm, config.seed)
@@ -551,8 +551,8 @@ def test_index_blocks_round_trip_merge_and_expire():
 
 
 def _index_block_of(stories) -> tuple:
-    from transforms.dedup import fingerprint
-    from transforms.dedup_streaming import IndexBlock, index_entries
+    from transforms.dedup.core import fingerprint
+    from transforms.dedup.streaming import IndexBlock, index_entries
 
     config = DedupConfig()
     hasher = minhash.MinHasher(config.num_perm, config.seed)
@@ -607,7 +607,7 @@ def test_index_blocks_stored_in_the_first_layout_are_still_read():
 def test_ledger_blocks_decode_as_views_and_the_first_layout_is_still_read():
     import pickle
 
-    from transforms.dedup_streaming import _LedgerBlock, _LedgerView, _merge_ledger
+    from transforms.dedup.streaming import _LedgerBlock, _LedgerView, _merge_ledger
 
     entries = {"reuters:1": ("reuters:1", T0), "Zürich/ü-2": ("reuters:1", T0 + HOUR), "x": ("x", T0 + 2 * HOUR)}
     block = _LedgerBlock.of(entries)
@@ -627,7 +627,7 @@ def test_ledger_blocks_decode_as_views_and_the_first_layout_is_still_read():
 
 
 def test_block_cache_keeps_its_budget_and_forgets_rewritten_blocks():
-    from transforms.dedup_streaming import _BlockCache
+    from transforms.dedup.streaming import _BlockCache
 
     IndexBlock, block = _index_block_of([make_story("p1", PORT, 0), make_story("o1", OIL, 2)])
     first = block.encode()
@@ -644,11 +644,11 @@ def test_block_cache_keeps_its_budget_and_forgets_rewritten_blocks():
 
 
 def test_expire_entries_keeps_the_horizon():
-    from transforms.dedup_streaming import expire_entries
+    from transforms.dedup.streaming import expire_entries
 
     config = DedupConfig()
     hasher = minhash.MinHasher(config.num_perm, config.seed)
-    from transforms.dedup import fingerprint
+    from transforms.dedup.core import fingerprint
 
     old, new = (fingerprint(make_story(i, PORT, h), config, hasher) for i, h in (("o", 0), ("n", 10)))
     keep, dropped = expire_entries([old, new], T0 + 72 * HOUR + 1, config.horizon_millis)

@@ -1,4 +1,4 @@
-"""Tests for the batch path of transforms/dedup.py: fingerprints computed in
+"""Tests for the batch path of transforms/dedup/__init__.py: fingerprints computed in
 parallel, one walk of the ledger over them, decisions joined back to the
 stories. It must give what the sequential core gives, story for story."""
 
@@ -11,18 +11,17 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.test_dedup import EXPECTED, PORT, SCENARIO, make_story, sequential
-from transforms import minhash
-from transforms.dedup import (
+from transforms.dedup import minhash
+from transforms.dedup.core import (
     DUPLICATE,
     UNIQUE,
     DedupConfig,
-    DeduplicateStories,
     SequentialDeduplicator,
-    _decide_in_order,
-    _LedgerEntry,
     fingerprint,
     index_keys,
 )
+from transforms.dedup import DeduplicateStories
+from transforms.dedup.batch import _decide_in_order, _LedgerEntry
 from transforms.model import DedupInfo
 
 

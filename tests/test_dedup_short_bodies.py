@@ -1,4 +1,4 @@
-"""Short bodies are identified with their headline (transforms/dedup.py).
+"""Short bodies are identified with their headline (transforms/dedup/__init__.py).
 
 A body of a few words ("NIL", "Business nil.", a dealer's name, a dividend
 brief) is sent for many different stories on one day. Two stories under
@@ -24,18 +24,18 @@ from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from tests.test_dedup import PORT, make_story, reuters_file_stories, sequential, streaming_statuses
-from transforms import minhash
-from transforms.dedup import (
+from transforms.dedup import minhash
+from transforms.dedup.core import (
     DUPLICATE,
     NEAR_DUPLICATE,
     UNIQUE,
     UPDATE,
     DedupConfig,
-    DeduplicateStories,
     SequentialDeduplicator,
     fingerprint,
     headline_identity,
 )
+from transforms.dedup import DeduplicateStories
 from transforms.model import Story
 from transforms.text import content_hash, count_words, fold_for_hash
 

@@ -25,14 +25,16 @@ from apache_beam.transforms.userstate import BagStateSpec, TimerSpec, on_timer
 from apache_beam.transforms.timeutil import TimeDomain
 
 from pipelines import flink
+from pipelines import options as options_module
+from transforms.io import kafka_java
 from pipelines.flink import (
     normalize_beam_flags,
     parse_stateful_steps,
-    raw_input_from_kafka_record,
     render_stateful_steps,
     stateful_steps,
     stateful_steps_configmap,
 )
+from transforms.io.kafka_java import raw_input_from_kafka_record
 from tests.broker import kafka_broker  # noqa: F401  (module fixture: a real broker)
 from transforms.model import SourcePosition
 
@@ -386,7 +388,7 @@ def test_submit_script_resolves_its_options_without_submitting():
 
 
 def test_only_flink_runs_get_the_finish_bundle_flag_and_only_once():
-    from pipelines.flink import FINISH_BUNDLE_BEFORE_CHECKPOINTING as FLAG, with_flink_flags
+    from pipelines.options import FINISH_BUNDLE_BEFORE_CHECKPOINTING as FLAG, with_flink_flags
 
     assert with_flink_flags(["--runner", "FlinkRunner"]) == ["--runner", "FlinkRunner", FLAG]
     assert with_flink_flags(["--runner=FlinkRunner", FLAG]).count(FLAG) == 1
@@ -490,21 +492,21 @@ def test_java_reader_needs_an_expansion_service_and_an_unbounded_read():
 
     base = ["--kafka-bootstrap", "k:9092", "--kafka-topic", "t", "--kafka-reader", "java"]
     with pytest.raises(ValueError, match="--kafka-expansion-service"):
-        flink.uses_java_kafka_reader(PipelineOptions(base))
+        options_module.uses_java_kafka_reader(PipelineOptions(base))
     with pytest.raises(ValueError, match="--kafka-stop-at-end"):
-        flink.uses_java_kafka_reader(PipelineOptions(
+        options_module.uses_java_kafka_reader(PipelineOptions(
             base + ["--kafka-expansion-service", "jobserver:8097", "--kafka-stop-at-end"]))
-    assert flink.uses_java_kafka_reader(PipelineOptions(
+    assert options_module.uses_java_kafka_reader(PipelineOptions(
         base + ["--kafka-expansion-service", "jobserver:8097"]))
-    assert not flink.uses_java_kafka_reader(PipelineOptions(base[:4]))
+    assert not options_module.uses_java_kafka_reader(PipelineOptions(base[:4]))
     with pytest.raises(ValueError, match="--kafka-start"):
-        flink.uses_java_kafka_reader(PipelineOptions(
+        options_module.uses_java_kafka_reader(PipelineOptions(
             base + ["--kafka-expansion-service", "jobserver:8097", "--kafka-start", "latest"]))
     with pytest.raises(ValueError, match="latest"):
-        flink.ReadWireStoriesFromJavaKafka("k:9092", "t", "g", start="latest",
+        kafka_java.ReadWireStoriesFromJavaKafka("k:9092", "t", "g", start="latest",
                                            expansion_service="jobserver:8097")
     with pytest.raises(ValueError, match="expansion_service"):
-        flink.ReadWireStoriesFromJavaKafka("k:9092", "t", "g", expansion_service=None)
+        kafka_java.ReadWireStoriesFromJavaKafka("k:9092", "t", "g", expansion_service=None)
 
 
 # ----------------------------------------------------------------------------- stateful steps
@@ -572,7 +574,7 @@ def test_every_step_named_in_the_manifest_exists_in_the_pipeline_graph(deployed_
 
 
 def test_dedup_and_offset_commits_are_among_the_recorded_stateful_steps():
-    from transforms.dedup import STATEFUL_STEP_NAMES
+    from transforms.dedup.core import STATEFUL_STEP_NAMES
 
     state_steps = [s.step for s in parse_stateful_steps(MANIFEST.read_text()) if s.kind == "state"]
     for name in STATEFUL_STEP_NAMES:

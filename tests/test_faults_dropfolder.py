@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability import PipelineProcess, read_avro_dir, story_index, synthetic_story
-from transforms.ingested_files import STATUS_INGESTED, journal_path
+from transforms.io.ingested_files import STATUS_INGESTED, journal_path
 
 #: Files dropped, one story each: enough to spread over the kills, few enough for 2 cores.
 FILES = 40

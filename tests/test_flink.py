@@ -44,7 +44,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from tests.broker import free_port, kafka_broker  # noqa: F401  (pytest fixture)
 from tests.conftest import SEED, corpus_path
 from tests.reliability import end_offsets
-from transforms.replay import replay_to_kafka
+from transforms.io.replay import replay_to_kafka
 
 REPO = Path(__file__).resolve().parents[1]
 FLINK_SH = REPO / "deploy" / "local" / "flink.sh"

@@ -19,7 +19,7 @@ import pytest
 from transforms.enrich import enrich_item
 from transforms.formats import parse_bytes
 from transforms.formats._common import agency_key, lead_dateline
-from transforms.language import LanguageDetector
+from transforms.language.detect import LanguageDetector
 from transforms.model import DeadLetterReason, ItemFailure, ParsedInput, ParsedItem, SourcePosition, Story
 
 PEER = Path(__file__).parent / "data" / "formats" / "peer"

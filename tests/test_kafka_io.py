@@ -22,21 +22,16 @@ from kafka.structs import OffsetAndMetadata
 from pipelines.runners import resolve_runner
 from tests.broker import free_port, kafka_broker  # noqa: F401  (pytest fixture)
 from tests.reliability import stall_report
-from transforms.kafka_io import (
-    BrokerUnavailableError,
-    CommitKafkaOffsets,
-    ReadWireStoriesFromKafka,
+from transforms.io.kafka_common import BrokerUnavailableError, retry_while_broker_away
+from transforms.io.kafka_commit import CommitKafkaOffsets, _Ack, advance_frontier
+from transforms.io.kafka_source import ReadWireStoriesFromKafka, close_kafka_readers, parse_start
+from transforms.io.kafka_sink import (
     WriteDeadLettersToKafka,
     WriteStoriesToKafka,
-    _Ack,
-    advance_frontier,
-    close_kafka_readers,
     decode_message,
     decode_story_message,
     encode_confluent,
     encode_single_object,
-    parse_start,
-    retry_while_broker_away,
     schema_fingerprint,
 )
 from transforms.model import DeadLetter, SourcePosition, Story

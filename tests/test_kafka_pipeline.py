@@ -18,11 +18,14 @@ import fastavro
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from pipelines.ingest import IngestOptions, build_pipeline
+from pipelines.options import IngestOptions
+from pipelines.ingest import build_pipeline
 from pipelines.runners import resolve_runner
 from tests.broker import kafka_broker  # noqa: F401  (pytest fixture)
-from transforms.kafka_io import BrokerUnavailableError, close_kafka_readers, decode_message
-from transforms.replay import iter_replay_messages, replay_to_kafka
+from transforms.io.kafka_common import BrokerUnavailableError
+from transforms.io.kafka_source import close_kafka_readers
+from transforms.io.kafka_sink import decode_message
+from transforms.io.replay import iter_replay_messages, replay_to_kafka
 
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = REPO.parent / "shared" / "corpora"

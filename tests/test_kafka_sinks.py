@@ -20,7 +20,7 @@ from tests.broker import kafka_broker  # noqa: F401  (pytest fixture)
 from tests.reliability import (DATA, SEED, cli_command, cli_env, committed_offsets, end_offsets,
                                produce, read_avro_dir)
 from tests.test_kafka_pipeline import read_topic
-from transforms.kafka_io import decode_message
+from transforms.io.kafka_sink import decode_message
 
 RUN_SECONDS = 240
 GARBAGE = [b"", b"\x00\x01\x02\xff" * 40, bytes(range(256)) * 4, b"   \n\t  ", b"\xff\xfe\x00<"]
@@ -153,7 +153,7 @@ def test_a_confluent_id_the_reader_was_not_given_is_refused_not_misread():
     import fastavro
 
     from schemas import load_schema
-    from transforms.kafka_io import encode_confluent
+    from transforms.io.kafka_sink import encode_confluent
     from transforms.model import DeadLetter, SourcePosition
 
     dead = DeadLetter(raw=b"\xff\x00", source=SourcePosition(kind="kafka", uri="kafka://h:1/t"),

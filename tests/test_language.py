@@ -1,4 +1,4 @@
-"""Language detection on wire copy (``transforms.language``).
+"""Language detection on wire copy (``transforms.language.detect``).
 
 Fixtures are stories written for these tests, in the shape of real wire
 copy (earnings briefs, ALL-CAPS headlines); the accuracy targets are held
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from transforms.language import (
+from transforms.language.detect import (
     MIN_LETTERS,
     SAMPLE_CHARS,
     UNDETERMINED,
@@ -177,7 +177,7 @@ def test_accuracy_on_real_corpora_sample(detector):
 
 
 def test_priors_name_known_languages_and_stay_small(detector):
-    from transforms.language import LANGUAGE_PRIORS
+    from transforms.language.detect import LANGUAGE_PRIORS
 
     assert set(LANGUAGE_PRIORS) <= set(detector.languages)
     # A prior decides close calls only: a story's n-grams weigh hundreds of nats.
@@ -220,7 +220,7 @@ def test_word_frequencies_decide_among_close_relatives(detector):
 
 
 def test_word_frequencies_are_unigram_log_likelihoods():
-    from transforms.language_words import FLOOR_FREQUENCY, WordFrequencies, words_of
+    from transforms.language.words import FLOOR_FREQUENCY, WordFrequencies, words_of
 
     assert words_of("l'escola, 3 dies: hvad så?") == ["l", "escola", "dies", "hvad", "så"]
     frequencies = WordFrequencies()
@@ -238,9 +238,15 @@ def test_word_frequencies_are_unigram_log_likelihoods():
 
 
 def test_marker_words_are_derived_for_every_group_member():
-    from transforms.language_markers import (
-        GROUPS, LIST_CODES, MARKER_TOP, OWN_WORDS, RELATIVE_TOP, marker_words)
-    from transforms.language_words import commonest_words
+    from transforms.language.markers import (
+    GROUPS,
+    LIST_CODES,
+    MARKER_TOP,
+    OWN_WORDS,
+    RELATIVE_TOP,
+    marker_words,
+)
+    from transforms.language.words import commonest_words
 
     markers = marker_words()
     members = [code for group in GROUPS for code in group]
@@ -268,7 +274,7 @@ def test_marker_words_are_derived_for_every_group_member():
 
 
 def test_commonest_words_are_words_commonest_first():
-    from transforms.language_words import commonest_words
+    from transforms.language.words import commonest_words
 
     danish = commonest_words("da", 50)
     assert len(danish) == 50 == len(set(danish))

@@ -20,7 +20,8 @@ import yaml
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import cli
-from pipelines.ingest import IngestOptions, build_pipeline, summarize_metrics
+from pipelines.options import IngestOptions
+from pipelines.ingest import build_pipeline, summarize_metrics
 from pipelines.runners import resolve_runner
 from tests.conftest import SEED, TEST_DATA
 from transforms import telemetry

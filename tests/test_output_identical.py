@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from transforms.dedup import DedupConfig, SequentialDeduplicator  # noqa: E402
+from transforms.dedup.core import DedupConfig, SequentialDeduplicator  # noqa: E402
 from transforms.enrich import enrich_item  # noqa: E402
-from transforms.language import LanguageDetector  # noqa: E402
+from transforms.language.detect import LanguageDetector  # noqa: E402
 from transforms.model import DeadLetter, ParseError, RawInput, SourcePosition  # noqa: E402
 from transforms.parse import parse_raw_input  # noqa: E402
 

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_every_fixture_exists_and_parses_without_crashing():
-    from transforms.language import LanguageDetector
+    from transforms.language.detect import LanguageDetector
 
     detector = LanguageDetector(seed=0)
     detector.load()

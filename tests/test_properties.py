@@ -319,7 +319,7 @@ def test_gzip_bomb_is_a_dead_letter_in_bounded_memory(tmp_path):
     import gzip
     import zlib
 
-    from transforms.read import read_file_input
+    from transforms.io.read import read_file_input
 
     compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     chunk = b"\0" * (1 << 20)
@@ -343,7 +343,7 @@ def test_gzip_bomb_is_a_dead_letter_in_bounded_memory(tmp_path):
 
 
 def test_file_over_the_limit_is_not_read_whole(tmp_path):
-    from transforms.read import read_file_input
+    from transforms.io.read import read_file_input
 
     big = tmp_path / "big.txt"
     big.write_bytes(b"Headline\n\n" + b"word " * 2_000_000)  # 10 MB

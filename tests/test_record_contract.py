@@ -23,11 +23,11 @@ import pytest
 
 from schemas import load_schema
 from tests.conftest import corpus_path
-from transforms.dedup import DedupConfig, SequentialDeduplicator
+from transforms.dedup.core import DedupConfig, SequentialDeduplicator
 from transforms.enrich import enrich_item
 from transforms.formats.plain_text import parse_text
-from transforms.language import LanguageDetector
-from transforms.language_codes import UNDETERMINED, canonical_language
+from transforms.language.detect import LanguageDetector
+from transforms.language.codes import UNDETERMINED, canonical_language
 from transforms.model import DeadLetterReason, ParsedInput, ParsedItem, ParseError, SourcePosition
 from transforms.normalize import normalize_item, parse_dateline, parse_dateline_field
 from transforms.normalize.headline import MAX_DERIVED_CHARS, derive_headline, split_markers
@@ -339,9 +339,9 @@ def test_a_v1_record_reads_with_the_new_fields_at_their_defaults():
 
 def test_a_restart_reads_the_markers_back_for_dedup(detector, tmp_path):
     """Stories re-read from the output after a restart keep their UPDATE level."""
-    from transforms import minhash
-    from transforms.dedup import fingerprint
-    from transforms.write import STORIES_PREFIX, load_written_stories
+    from transforms.dedup import minhash
+    from transforms.dedup.core import fingerprint
+    from transforms.io.write import STORIES_PREFIX, load_written_stories
 
     body = ("CHICAGO, March 3 (Reuters) - Grain shippers on the Mississippi warned of delays on "
             "Tuesday as river levels fell for a third week, and barge rates rose.",)

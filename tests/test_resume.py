@@ -1,4 +1,4 @@
-"""transforms.resume: delayed resumes only where the runner honours them."""
+"""transforms.io.resume: delayed resumes only where the runner honours them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.prism_runner import PrismRunner
 from apache_beam.utils.timestamp import Duration
 
-from transforms.resume import pause_then_defer, runner_honours_resume_delays
+from transforms.io.resume import pause_then_defer, runner_honours_resume_delays
 
 
 class _Tracker:

@@ -18,7 +18,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.runners import resolve_runner
 from transforms.enrich import EnrichStories
-from transforms.ingested_files import (
+from transforms.io.ingested_files import (
     STATUS_ERROR,
     STATUS_INGESTED,
     STATUS_UNCHANGED,
@@ -31,7 +31,7 @@ from transforms.ingested_files import (
     settle,
 )
 from transforms.parse import ParseStories
-from transforms.watch import (
+from transforms.io.watch import (
     ERROR_DIR,
     PROCESSED_DIR,
     ReadDropFolders,
@@ -40,7 +40,7 @@ from transforms.watch import (
     _PollTracker,
     move_file,
 )
-from transforms.write import WriteDeadLetters, WriteStories
+from transforms.io.write import WriteDeadLetters, WriteStories
 
 SEED = Path(__file__).parents[1] / "seeds" / "000_47ad94e21230f2f9.txt"
 S = 1_000_000_000  # ns per second

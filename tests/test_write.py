@@ -1,4 +1,4 @@
-"""Tests for the batch writer of transforms/write.py: records encoded where
+"""Tests for the batch writer of transforms/io/write.py: records encoded where
 they are made, files assembled from the encoded records; and durability: a
 file is fsynced, renamed, and its directory fsynced before any of its
 records is acknowledged (``DiskOps`` records the calls in order)."""
@@ -20,7 +20,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from schemas import load_schema
 from tests.test_coders import FULL_STORY, golden_stories
-from transforms.write import (
+from transforms.io.write import (
     WriteStories,
     _EncodeAvroFn,
     _WriteShardFn,

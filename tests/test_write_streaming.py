@@ -38,7 +38,7 @@ from schemas import load_schema
 from tests.broker import kafka_broker  # noqa: F401  (pytest fixture)
 from tests.test_write import DiskOps, assert_renames_synced_before
 from transforms.model import DeadLetter, SourcePosition, Story
-from transforms.write import (
+from transforms.io.write import (
     WriteDeadLetters,
     WriteStories,
     _WriteWindowFilesFn,
@@ -182,7 +182,7 @@ def test_streaming_files_are_named_by_window_and_hold_only_its_records(tmp_path)
 def test_unbounded_read_writes_a_window_before_it_closes(kafka_broker, tmp_path):  # noqa: F811
     from kafka import KafkaProducer
 
-    from transforms.kafka_io import ReadWireStoriesFromKafka, close_kafka_readers
+    from transforms.io.kafka_source import ReadWireStoriesFromKafka, close_kafka_readers
 
     day = 86_400
     now = time.time()

@@ -20,7 +20,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import TimestampedValue
 
 from transforms import telemetry
-from transforms.language import LanguageDetector
+from transforms.language.detect import LanguageDetector
 from transforms.model import DeadLetter, DeadLetterReason, ParsedInput, ParseError, Story, now_millis
 from transforms.normalize import NormalizedItem, normalize_item
 from transforms.text import content_hash, count_words

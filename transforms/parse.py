@@ -31,7 +31,7 @@ from transforms.model import (
     RawInput,
     now_millis,
 )
-from transforms.read import DEFAULT_MAX_INPUT_BYTES
+from transforms.io.read import DEFAULT_MAX_INPUT_BYTES
 
 __all__ = ["ParseStories", "parse_raw_input"]
 

@@ -20,7 +20,7 @@ import apache_beam as beam
 from transforms.dedup import DeduplicateStories
 from transforms.enrich import EVENT_TIME_FROM_PUBLISHED, EnrichStories
 from transforms.parse import ParseStories
-from transforms.read import DEFAULT_MAX_INPUT_BYTES
+from transforms.io.read import DEFAULT_MAX_INPUT_BYTES
 
 __all__ = ["ProcessStories"]
 

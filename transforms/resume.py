@@ -1,41 +1,41 @@
-"""Resuming a self-checkpointing splittable DoFn after a pause, on every runner.
+"""Deprecated: ``transforms.resume`` moved to ``transforms.io.resume`` (issue 19).
 
-Contract: ``runner_honours_resume_delays(pipeline)`` says whether the
-pipeline's runner can be trusted with a residual that asks to be resumed
-later (``tracker.defer_remainder(delay)``); ``pause_then_defer(tracker,
-seconds, delays)`` then either asks for the delay, or, where it cannot be
-trusted, waits here (at most ``longest_wait``) and asks to be resumed at once.
-
-Why: on Prism (Beam 2.77) a delayed residual is parked until its time, and
-parked residuals were seen not to come back under load: a Kafka partition,
-or the partition watcher (whose parked residual holds every reader's
-watermark, and so every story waiting for it in the dedup ledger), then
-stopped for good (the streaming fault tests: stories never written, offsets
-never committed after a broker restart). A residual resumed at once is
-scheduled like any pending element.
+In: nothing. Out: the names this module held, re-exported from where they
+live now, so imports and pickles that name ``transforms.resume`` keep working for one
+release. Guarantees: a ``DeprecationWarning`` on import; nothing else.
+See docs/architecture.md ("What moved").
 """
 
-from __future__ import annotations
+import warnings
 
-import time
+warnings.warn("transforms.resume moved to transforms.io.resume; import from there (docs/architecture.md)",
+              DeprecationWarning, stacklevel=2)
 
-from apache_beam.utils.timestamp import Duration
+from transforms.io.resume import pause_then_defer, runner_honours_resume_delays  # noqa: E402,F401
 
-__all__ = ["runner_honours_resume_delays", "pause_then_defer"]
-
-
-def runner_honours_resume_delays(pipeline) -> bool:
-    """False on Prism (see the module docstring); True elsewhere."""
-    return type(getattr(pipeline, "runner", None)).__name__ != "PrismRunner"
+__all__ = [
+    "runner_honours_resume_delays",
+    "pause_then_defer",
+]
 
 
-def pause_then_defer(tracker, seconds: float, delays: bool, longest_wait: float = 1.0,
-                     sleep=time.sleep) -> None:
-    """Checkpoint the remainder, to be resumed ``seconds`` from now: by the
-    runner when ``delays``, else after waiting here (capped at ``longest_wait``)."""
-    if delays:
-        tracker.defer_remainder(Duration(seconds=seconds))
-        return
-    if seconds > 0:
-        sleep(min(seconds, longest_wait))
-    tracker.defer_remainder()
+# ----------------------------------------------------------------------------- moved (issue 19)
+
+#: Names ``transforms.resume`` held before issue 19, and where they live now. Answered here
+#: for one release (old imports and pickles), with a DeprecationWarning.
+_MOVED = {
+    "pause_then_defer": "transforms.io.resume",
+    "runner_honours_resume_delays": "transforms.io.resume",
+}
+
+
+def __getattr__(name):
+    try:
+        module = _MOVED[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+    import warnings
+
+    warnings.warn(f"transforms.resume.{name} moved to {module}.{name}", DeprecationWarning, stacklevel=2)
+    return getattr(importlib.import_module(module), name)

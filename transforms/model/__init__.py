@@ -255,7 +255,7 @@ class Story:
     ingested_at: int
     event_time: int
     standfirst: Optional[str] = None
-    language: str = "und"  # canonical ISO 639-1 code (transforms.language_codes)
+    language: str = "und"  # canonical ISO 639-1 code (transforms.language.codes)
     language_confidence: float = 0.0
     language_declared: Optional[str] = None  # the tag as the format declared it
     headline_derived: bool = False

@@ -1,74 +1,10 @@
-"""Deduplicate agency copy: exact copies, near-duplicates and updates.
+"""The pure core of deduplication: fingerprints, comparison and decision.
 
-Contract
---------
-``DeduplicateStories`` takes a ``PCollection[Story]`` whose element
-timestamps are ``Story.event_time / 1000`` and returns a dict of
-PCollections (keys are class constants):
-
-- ``DeduplicateStories.STORIES`` (``"stories"``): every story with ``dedup``
-  set (``mark`` mode), or only the ``UNIQUE`` ones (``drop`` mode).
-- ``DeduplicateStories.DROPPED`` (``"dropped"``): in ``drop`` mode the
-  non-``UNIQUE`` stories, already marked, so that an offset-commit stage can
-  acknowledge them; empty in ``mark`` mode.
-- ``DeduplicateStories.DEAD_LETTERS`` (``"dead_letters"``): a
-  ``transforms.model.DeadLetter`` (stage ``"dedup"``) for every story whose
-  signature cannot be computed. Nothing is dropped silently.
-
-Each story is compared with the stories *before* it in event-time order
-(ties broken by id) whose event time is at most ``horizon_seconds`` earlier:
-
-- ``DUPLICATE``: same ``content_hash`` (body equal after folding case,
-  whitespace and punctuation). Empty bodies are never duplicates of anything.
-  A *short* body (fewer than ``short_body_words`` words, as ``word_count``
-  counts them: "NIL",
-  "Business nil.", a dealer's name, a dividend brief) cannot tell stories
-  apart, so its exact key is its headline (folded, version markers off)
-  with its body: two short stories with different headlines are never
-  ``DUPLICATE``. The record's ``content_hash`` field keeps its meaning.
-- ``NEAR_DUPLICATE``: Jaccard similarity of the word ``shingle_size``-shingles
-  of the folded bodies >= ``threshold``, or a trimmed copy (at least
-  ``containment`` of its shingles appear in the earlier story). Candidates
-  come from MinHash LSH banding; the Jaccard is then computed on the stored
-  shingle hashes (``verify="exact"``, default) or estimated from the
-  signatures (``verify="minhash"``). Bodies with fewer words than a shingle
-  are never near-duplicates (they are still exact-deduplicated). A short
-  body's shingles are salted with its headline, so it is compared only with
-  short bodies under the same headline (a corrected figure, ``UPDATE 1-``
-  of a brief) and never with a story under another headline or with a
-  long body.
-- ``UPDATE``: a matched story that carries a higher version marker than the
-  one it matches (``UPDATE 2``/``CORRECTED``/``REFILE`` in the headline, a
-  take or lead number in the slugline, a higher ``Story.version``; then
-  Jaccard >= ``update_threshold`` suffices), or a growing body that contains
-  at least ``containment`` of the earlier story's shingles.
-
-``duplicate_of`` is the earlier story matched (exact match first, then the
-highest similarity, then the earliest); ``cluster_id`` is the id of the
-canonical story of the cluster: the first by event time, which is ``UNIQUE``;
-``similarity`` is the Jaccard (1.0 for ``DUPLICATE``, ``None`` for
-``UNIQUE``).
-
-How: a story's fingerprint is the MinHash signature of its shingles (our
-numpy MinHash, see ``transforms/minhash.py``); LSH band buckets propose
-candidates, which are confirmed on the stored shingle hashes. The reference
-is ``SequentialDeduplicator``, one ordered ledger, because a story's cluster
-depends on the decision about the earlier story it matches.
-
-Guarantees: the same stories give the same statuses in batch and streaming,
-whatever the bundling. Batch groups the run's stories and walks them in
-(event time, id) order through ``SequentialDeduplicator``. Streaming
-(unbounded input, or ``streaming=True``) runs ``transforms.dedup_streaming``:
-the fingerprints live in keyed state, in a fixed set of LSH bucket shards
-(their buckets: bands and content hash), where pairs are found and verified; a light one-key ledger of
-cluster ids decides each story in (event time, id) order once the watermark
-has passed it (stories that arrive behind the watermark go through when they
-arrive). State is bounded by the horizon: event-time timers forget what is
-older than ``horizon_seconds`` behind the watermark.
-
-Stateful steps (Flink restores state by these names; never rename them):
-``STATEFUL_STEP_NAMES``. Only portable state is used (``BagState``,
-``ReadModifyWriteState``, event-time timers, dynamic tags on one).
+In: ``Story`` records and a ``DedupConfig``. Out: ``Fingerprint``s,
+``Match``es and ``DedupInfo`` decisions (``UNIQUE``, ``DUPLICATE``,
+``NEAR_DUPLICATE``, ``UPDATE``); ``SequentialDeduplicator`` applies them in
+(event time, id) order. Guarantees: no Beam, no I/O; the same stories in the
+same order give the same decisions.
 """
 
 from __future__ import annotations
@@ -76,26 +12,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import os
-import pickle
 import re
 from dataclasses import dataclass
-from typing import Iterable, Iterator, NamedTuple, Optional, Tuple
+from typing import Iterable, Optional
 
-import apache_beam as beam
 import numpy as np
-from apache_beam.metrics import Metrics
-from apache_beam.transforms.window import TimestampedValue
-from apache_beam.utils.timestamp import Timestamp
 
-from transforms import coders as _coders  # noqa: F401 - registers the Story coder
-from transforms import minhash, telemetry
-from transforms.model import DeadLetter, DeadLetterReason, DedupInfo, Story, now_millis
-from transforms.text import content_hash as compute_content_hash
-from transforms.text import count_words, fold_for_hash
+from transforms.dedup import minhash
+from transforms.model import DedupInfo, Story
+from transforms.text import content_hash as compute_content_hash, count_words, fold_for_hash
 
 __all__ = [
-    "DeduplicateStories",
     "DedupConfig",
     "Fingerprint",
     "SequentialDeduplicator",
@@ -110,6 +37,7 @@ __all__ = [
 ]
 
 _LOG = logging.getLogger(__name__)
+
 
 UNIQUE = "UNIQUE"
 DUPLICATE = "DUPLICATE"
@@ -563,125 +491,6 @@ class SequentialDeduplicator:
             del self._expiry[:dropped]
 
 
-# --------------------------------------------------------------------------
-# Beam
-# --------------------------------------------------------------------------
-
-
-class DeduplicateStories(beam.PTransform):
-    """Mark (or drop) exact copies, near-duplicates and updates of earlier stories.
-
-    Args:
-      mode: ``"mark"`` keeps every story and sets ``dedup``; ``"drop"`` emits
-        only ``UNIQUE`` stories on ``STORIES`` and the rest on ``DROPPED``.
-      horizon_seconds: how far back in event time a story is compared.
-      threshold: Jaccard of word shingles from which a copy is a near-duplicate.
-        0.8 by default: see bench/dedup_eval.py and the README.
-      shingle_size: words per shingle.
-      num_perm, bands, rows: MinHash permutations and LSH banding
-        (``bands * rows <= num_perm``); 16 bands of 3 rows find pairs with
-        Jaccard 0.8 with probability 0.99999 and 0.5 with 0.88.
-      containment: share of shingles for a trimmed copy / growing body
-        (None: off, near-duplicates by Jaccard only).
-      update_threshold: Jaccard enough for a story with a higher version
-        marker (None: markers only turn a near-duplicate into an UPDATE).
-      verify: ``"exact"`` (Jaccard on stored shingle hashes) or ``"minhash"``.
-      short_body_words: bodies with fewer words (folded) are identified with
-        their headline, exactly and as near-duplicates (0: off). 20 by
-        default: in Reuters-21578, different companies' dividend briefs of
-        14 words ("Qtly div 20 cts vs 20 cts prior pay ...") are
-        word-for-word equal.
-      streaming: None (default) runs the band-keyed streaming steps on
-        unbounded input and the grouped batch walk on bounded input; True
-        forces the streaming steps (e.g. to test them on a batch runner).
-
-    ``expand`` returns a dict of PCollections keyed by ``STORIES``,
-    ``DROPPED`` and ``DEAD_LETTERS``.
-
-    Raises:
-      ValueError: naming the option, when an option is invalid.
-    """
-
-    STORIES = "stories"
-    DROPPED = "dropped"
-    DEAD_LETTERS = "dead_letters"
-
-    def __init__(
-        self,
-        mode: str = "mark",
-        horizon_seconds: int = 72 * 3600,
-        threshold: float = 0.8,
-        shingle_size: int = 5,
-        num_perm: int = 48,
-        bands: int = 16,
-        rows: int = 3,
-        containment: Optional[float] = 0.9,
-        update_threshold: Optional[float] = 0.5,
-        verify: str = "exact",
-        label: Optional[str] = None,
-        known_stories: Iterable[Story] = (),
-        streaming: Optional[bool] = None,
-        short_body_words: int = 20,
-    ):
-        super().__init__(label)
-        self._streaming = streaming
-        # Stories already written by an earlier run into the same output: the
-        # ledger starts with them, so copies re-delivered after a crash are
-        # marked, not written as new UNIQUE stories.
-        self._known = tuple(known_stories)
-        self.config = DedupConfig(
-            mode=mode,
-            horizon_seconds=horizon_seconds,
-            threshold=threshold,
-            shingle_size=shingle_size,
-            num_perm=num_perm,
-            bands=bands,
-            rows=rows,
-            containment=containment,
-            update_threshold=update_threshold,
-            verify=verify,
-            short_body_words=short_body_words,
-        )
-
-    def expand(self, stories):
-        config = self.config
-        streaming = not stories.is_bounded if self._streaming is None else self._streaming
-        if not streaming:
-            marked = self._expand_bounded(stories)
-        else:
-            from transforms.dedup_streaming import band_keyed_dedup
-
-            marked = band_keyed_dedup(stories, config, self._known, self.DEAD_LETTERS)
-        routed = marked["marked"] | "CountAndRoute" >> beam.ParDo(
-            _CountAndRouteFn(config.mode)).with_outputs(self.DROPPED, main=self.STORIES)
-        return {
-            self.STORIES: routed[self.STORIES],
-            self.DROPPED: routed[self.DROPPED],
-            self.DEAD_LETTERS: marked[self.DEAD_LETTERS],
-        }
-
-    def _expand_bounded(self, stories) -> dict:
-        """Batch: fingerprints in parallel, one sequential walk of the ledger
-        over fingerprints only, decisions joined back to the stories.
-
-        Only the ledger entries (ids, times, hashes, shingle hashes, band
-        keys: bytes) go through the one-key shuffle; the stories stay where
-        they are and get their decision from a side input that holds only
-        the stories that are not plainly ``UNIQUE``.
-        """
-        signed = stories | "FingerprintForLedger" >> beam.ParDo(_FingerprintFn(self.config)).with_output_types(
-            Tuple[str, bytes], **{_TOKENED_STORIES: Tuple[bytes, Story]}
-        ).with_outputs(_TOKENED_STORIES, main="entries")
-        decisions = (
-            signed["entries"]
-            | "GroupForLedger" >> beam.GroupByKey()
-            | "DedupInOrder" >> beam.ParDo(_DedupGroupFn(self.config, self._known))
-        )
-        return signed[_TOKENED_STORIES] | "MarkStories" >> beam.ParDo(
-            _MarkStoriesFn(), beam.pvalue.AsDict(decisions)
-        ).with_output_types(Story).with_outputs(self.DEAD_LETTERS, main="marked")
-
-
 def warm_deduplicator(config: DedupConfig, known: Iterable[Story]) -> "SequentialDeduplicator":
     """A ledger that has already seen ``known`` (in event-time order)."""
     deduplicator = SequentialDeduplicator(config)
@@ -691,161 +500,3 @@ def warm_deduplicator(config: DedupConfig, known: Iterable[Story]) -> "Sequentia
         except Exception:  # noqa: BLE001 - a record we cannot fingerprint just isn't remembered
             _LOG.warning("dedup: cannot remember earlier story %s", story.id)
     return deduplicator
-
-
-_TOKENED_STORIES = "tokened_stories"
-_SIGNATURE_ERROR = "cannot compute dedup signature: {}: {}"
-
-
-class _LedgerEntry(NamedTuple):
-    """What the batch ledger needs of one story, sent through the shuffle as bytes.
-
-    ``token`` ties the entry to its story (two reads of one input give two
-    stories with the same id); ``error`` is set, and the fingerprint fields
-    empty, when the story could not be fingerprinted.
-    """
-
-    token: bytes
-    story_id: str
-    event_time: int
-    content_hash: str = ""
-    level: int = 0
-    shingles: bytes = b""
-    signature: Optional[bytes] = None
-    keys: str = ""
-    error: Optional[str] = None
-
-    @classmethod
-    def of(cls, token: bytes, fp: Fingerprint, keys: list[str]) -> "_LedgerEntry":
-        signature = fp.signature.tobytes() if fp.signature is not None else None
-        return cls(token, fp.story_id, fp.event_time, fp.content_hash, fp.level,
-                   fp.shingles.tobytes(), signature, "\n".join(keys))
-
-    def encode(self) -> bytes:
-        return pickle.dumps(tuple(self), protocol=pickle.HIGHEST_PROTOCOL)
-
-    @classmethod
-    def decode(cls, data: bytes) -> "_LedgerEntry":
-        return cls(*pickle.loads(data))
-
-    def fingerprint(self) -> Fingerprint:
-        signature = None if self.signature is None else np.frombuffer(self.signature, dtype=np.uint32)
-        return Fingerprint(
-            story_id=self.story_id, event_time=self.event_time, content_hash=self.content_hash,
-            shingles=np.frombuffer(self.shingles, dtype=np.uint64), signature=signature,
-            level=self.level)
-
-    def index_keys(self) -> list[str]:
-        return self.keys.split("\n") if self.keys else []
-
-
-def _decide_in_order(deduplicator: "SequentialDeduplicator", entries: list[_LedgerEntry]) -> Iterator:
-    """Walk ``entries`` through the ledger in (event time, id) order, as
-    the retired single-key ledger walked stories; yields (token, decision) for every
-    story whose decision is not the plain ``UNIQUE`` one: a ``DedupInfo``, or
-    the error text of a story that goes to the dead letters."""
-    entries.sort(key=lambda entry: (entry.event_time, entry.story_id, entry.token))
-    for entry in entries:
-        seen = deduplicator.ledger.get(entry.story_id)
-        if seen is not None:
-            # The same record again (re-delivered after a crash or a retry):
-            # a copy of itself, in the cluster it was put in the first time.
-            yield entry.token, DedupInfo(status=DUPLICATE, cluster_id=seen[0],
-                                         duplicate_of=entry.story_id, similarity=1.0)
-            continue
-        if entry.error is not None:
-            yield entry.token, entry.error
-            continue
-        try:
-            info = deduplicator.add_fingerprint(entry.fingerprint(), entry.index_keys())
-        except Exception as error:  # noqa: BLE001 - any failure dead-letters the story
-            yield entry.token, _SIGNATURE_ERROR.format(type(error).__name__, error)
-            continue
-        if info != DedupInfo(status=UNIQUE, cluster_id=entry.story_id):
-            yield entry.token, info
-
-
-class _FingerprintFn(beam.DoFn):
-    """Batch, in parallel: each story's ledger entry (main output, one key)
-    and the story with the entry's token (``_TOKENED_STORIES``)."""
-
-    def __init__(self, config: DedupConfig):
-        self._config = config
-        self._hasher: Optional[minhash.MinHasher] = None
-
-    def setup(self) -> None:
-        self._hasher = minhash.MinHasher(self._config.num_perm, self._config.seed)
-
-    def process(self, story: Story) -> Iterator:
-        token = os.urandom(8)
-        try:
-            fp = fingerprint(story, self._config, self._hasher)
-            entry = _LedgerEntry.of(token, fp, index_keys(fp, self._config))
-        except Exception as error:  # noqa: BLE001 - the ledger step dead-letters it, in order
-            entry = _LedgerEntry(token, str(story.id), int(story.event_time) if isinstance(
-                story.event_time, int) else 0, error=_SIGNATURE_ERROR.format(type(error).__name__, error))
-        yield _LEDGER_KEY, entry.encode()
-        yield beam.pvalue.TaggedOutput(_TOKENED_STORIES, (token, story))
-
-
-class _DedupGroupFn(beam.DoFn):
-    """Batch: the ledger entries of every story of the run, in event-time
-    order, through one ledger; emits (token, decision) for the stories that
-    are not plainly ``UNIQUE``."""
-
-    def __init__(self, config: DedupConfig, known: tuple = ()):
-        self._config = config
-        self._known = known
-
-    def process(self, element) -> Iterator:
-        _, encoded = element
-        entries = [_LedgerEntry.decode(data) for data in encoded]
-        yield from _decide_in_order(warm_deduplicator(self._config, self._known), entries)
-
-
-class _MarkStoriesFn(beam.DoFn):
-    """Batch, in parallel: each story with its ledger decision (``UNIQUE``
-    when the ledger sent none), timestamped with its event time; stories the
-    ledger could not take go to the dead letters."""
-
-    def setup(self) -> None:
-        self._dead_letters = Metrics.counter(NAMESPACE, "dead_letter_dedup")
-
-    def process(self, element, decisions) -> Iterator:
-        token, story = element
-        decision = decisions.get(token)
-        if isinstance(decision, str):
-            yield beam.pvalue.TaggedOutput(DeduplicateStories.DEAD_LETTERS, DeadLetter(
-                raw=story.body.encode("utf-8", "replace") if isinstance(story.body, str) else b"",
-                source=story.source, stage=STAGE, reason=DeadLetterReason.ERROR,
-                error=decision, failed_at=now_millis(), format=story.format))
-            self._dead_letters.inc()
-            return
-        info = decision if decision is not None else DedupInfo(status=UNIQUE, cluster_id=story.id)
-        yield TimestampedValue(dataclasses.replace(story, dedup=info),
-                               Timestamp(micros=story.event_time * 1000))
-
-
-class _CountAndRouteFn(beam.DoFn):
-    """Counts statuses; in drop mode sends non-UNIQUE stories to DROPPED."""
-
-    def __init__(self, mode: str):
-        self._mode = mode
-
-    def setup(self):
-        self._counters = {
-            status: Metrics.counter(NAMESPACE, f"dedup_{status.lower()}")
-            for status in (UNIQUE, DUPLICATE, NEAR_DUPLICATE, UPDATE)
-        }
-        self._dropped = Metrics.counter(NAMESPACE, "duplicates_dropped")
-
-    def process(self, story: Story):
-        status = story.dedup.status
-        if self._mode == "drop" and status != UNIQUE:
-            yield beam.pvalue.TaggedOutput(DeduplicateStories.DROPPED, story)
-            self._dropped.inc()
-            telemetry.count("duplicates_dropped", source_kind=story.source.kind, status=status)
-        else:
-            yield story
-        self._counters[status].inc()
-        telemetry.count("dedup_decisions", source_kind=story.source.kind, status=status)

@@ -2,7 +2,7 @@
 
 In: a story's normalized headline and body, and the language its delivery
 format declares (if any). Out: ``(code, confidence)``, ``code`` the
-lowercase ISO 639-1 code (``transforms.language_codes.canonical_language``:
+lowercase ISO 639-1 code (``transforms.language.codes.canonical_language``:
 ``detect`` gives "zh" where langdetect says "zh-cn"), or ``und``.
 ``detect_text`` gives langdetect's own codes.
 
@@ -31,10 +31,10 @@ Contract:
     Russian/Ukrainian/Bulgarian/Macedonian, Dutch/Afrikaans, Hindi/Marathi/
     Nepali) are told apart by their marker words (common words of one
     relative that are not common in the others, derived from wordfreq's
-    lists when the detector loads: ``transforms.language_markers``) once
+    lists when the detector loads: ``transforms.language.markers``) once
     the n-grams have chosen the group, and, where every
     relative still in contention has one, by wordfreq's word-frequency
-    lists (``transforms.language_words``): the choice then stays within
+    lists (``transforms.language.words``): the choice then stays within
     the group. Chinese characters
     without kana or hangul are Chinese; with kana Japanese; with hangul
     Korean.
@@ -66,9 +66,9 @@ from typing import Optional
 
 import numpy as np
 
-from transforms.language_codes import UNDETERMINED, canonical_language
-from transforms.language_markers import ENGLISH_WIRE, GROUPS, marker_words
-from transforms.language_words import WordFrequencies, words_of
+from transforms.language.codes import UNDETERMINED, canonical_language
+from transforms.language.markers import ENGLISH_WIRE, GROUPS, marker_words
+from transforms.language.words import WordFrequencies, words_of
 
 __all__ = [
     "LanguageDetector",
@@ -122,12 +122,12 @@ ENGLISH_WIRE_WEIGHT = 3.0
 #: wire words (an earnings table: "Shr 45 cts vs 58 cts").
 MIN_ENGLISH_WIRE = 3
 #: Log-odds (nats) that one marker word adds to a language against its
-#: close relatives (``transforms.language_markers``).
+#: close relatives (``transforms.language.markers``).
 MARKER_WEIGHT = 8.0
 #: Relatives of the n-grams' choice within this many nats of it compete
 #: on marker words.
 MARKER_MARGIN = 40.0
-#: Weight of the word-frequency log-likelihood (``transforms.language_words``)
+#: Weight of the word-frequency log-likelihood (``transforms.language.words``)
 #: among relatives that compete, where every one has a word list.
 WORD_FREQUENCY_WEIGHT = 3.0
 
@@ -303,7 +303,7 @@ class LanguageDetector:
 
     def detect(self, headline: str, body: str, declared: Optional[str] = None) -> tuple[str, float]:
         """Return ``(code, confidence)`` for a story, ``code`` canonical
-        (``transforms.language_codes``): a declared tag that names a language
+        (``transforms.language.codes``): a declared tag that names a language
         wins ("fr-FR" gives ``("fr", 1.0)``); one that names none ("xx",
         "English") is ignored and the text decides."""
         if declared:
