@@ -451,42 +451,65 @@ class _ReaderPool:
     calls reuses its prefetched records. A restriction
     is processed by one call at a time, so a partition's consumer is never
     used by two threads at once.
+
+    The pool, not the consumer, says where a consumer stands: a new consumer
+    is sought to the restriction's start before anything asks it for its
+    position, because asking first starts kafka-python's offset reset
+    (``auto_offset_reset``), which may land after the seek and move the
+    consumer to the end: a bounded read then took its partition for read
+    (a partition of 50 records skipped on Flink).
     """
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._consumers: dict[tuple, Any] = {}
+        self._consumers: dict[tuple, list] = {}  # key -> [consumer, where its last call ended]
 
     @staticmethod
     def _key(partition: _Partition, config: dict) -> tuple:
         return (partition.bootstrap, partition.topic, partition.partition,
                 json.dumps(config, sort_keys=True, default=str))
 
-    def get(self, partition: _Partition, config: dict):
+    def get(self, partition: _Partition, config: dict, position: int):
+        """The partition's consumer, its next record the one at ``position``."""
         from kafka import KafkaConsumer, TopicPartition
 
         key = self._key(partition, config)
+        tp = TopicPartition(partition.topic, partition.partition)
         with self._lock:
-            consumer = self._consumers.get(key)
-        if consumer is None:
-            consumer = KafkaConsumer(bootstrap_servers=partition.bootstrap,
-                                     enable_auto_commit=False, **config)
-            consumer.assign([TopicPartition(partition.topic, partition.partition)])
+            entry = self._consumers.get(key)
+        if entry is None:
+            # Earliest, should the broker ever reset a position (records deleted
+            # under the reader): never skip to the end.
+            consumer = KafkaConsumer(bootstrap_servers=partition.bootstrap, enable_auto_commit=False,
+                                     **{"auto_offset_reset": "earliest", **config})
+            consumer.assign([tp])
+            entry = [consumer, None]
             with self._lock:
-                self._consumers[key] = consumer
-        return consumer
+                self._consumers[key] = entry
+        if entry[1] != position:
+            entry[0].seek(tp, position)
+            entry[1] = position
+        return entry[0]
+
+    def ended_at(self, partition: _Partition, config: dict, position: Optional[int]) -> None:
+        """The partition's consumer will next return the record at ``position``
+        (None: unknown, the next call seeks)."""
+        with self._lock:
+            entry = self._consumers.get(self._key(partition, config))
+        if entry is not None:
+            entry[1] = position
 
     def drop(self, partition: _Partition, config: dict) -> None:
         with self._lock:
-            consumer = self._consumers.pop(self._key(partition, config), None)
-        if consumer is not None:
-            _close_quietly(consumer)
+            entry = self._consumers.pop(self._key(partition, config), None)
+        if entry is not None:
+            _close_quietly(entry[0])
 
     def close_all(self, bootstrap: Optional[str] = None) -> None:
         with self._lock:
             keys = [k for k in self._consumers if bootstrap is None or k[0] == bootstrap]
-            consumers = [self._consumers.pop(k) for k in keys]
-        for consumer in consumers:
+            entries = [self._consumers.pop(k) for k in keys]
+        for consumer, _ in entries:
             _close_quietly(consumer)
 
 
@@ -538,8 +561,8 @@ class _ReadPartitionFn(beam.DoFn):
         self._records_read = Metrics.counter(_NAMESPACE, "kafka_records_read")
         self._poll_errors = Metrics.counter(_NAMESPACE, "kafka_poll_errors")
 
-    def _consumer(self, partition: _Partition):
-        return _READERS.get(partition, self._consumer_config)
+    def _consumer(self, partition: _Partition, position: int):
+        return _READERS.get(partition, self._consumer_config, position)
 
     def _drop_consumer(self, partition: _Partition) -> None:
         _READERS.drop(partition, self._consumer_config)
@@ -566,9 +589,7 @@ class _ReadPartitionFn(beam.DoFn):
         failures = 0
         while True:
             try:
-                consumer = self._consumer(partition)
-                if consumer.position(tp) != position:
-                    consumer.seek(tp, position)
+                consumer = self._consumer(partition, position)
                 batch = consumer.poll(timeout_ms=self._poll_ms, max_records=500).get(tp, [])
                 # position() may ask the broker (offset validation after a leader change).
                 fetched_to = None if batch else consumer.position(tp)
@@ -603,6 +624,8 @@ class _ReadPartitionFn(beam.DoFn):
                 pause_then_defer(tracker, self._idle_resume if self._resume_delays else 0.0,
                                  self._resume_delays)
                 return
+            # The consumer stands past this batch until every record of it is claimed.
+            _READERS.ended_at(partition, self._consumer_config, None)
             for record in batch:
                 if record.offset < position:
                     continue  # already read before a seek
@@ -617,6 +640,7 @@ class _ReadPartitionFn(beam.DoFn):
                 position = record.offset + 1
                 _count_read_live(uri, partition, position)
                 emitted += 1
+            _READERS.ended_at(partition, self._consumer_config, position)  # stands at position
             over_time = self._call_seconds is not None and \
                 time.monotonic() - called_at > self._call_seconds
             if self.resumes and (emitted >= self._max_records or over_time):

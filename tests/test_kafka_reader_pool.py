@@ -1,0 +1,94 @@
+"""The reader's consumer pool positions consumers itself.
+
+A new consumer asked for its position before it was sought starts kafka-python's
+offset reset (to the end, by default); landing after the seek, that reset moved
+a bounded read of one partition to its end, and the partition was taken for
+read with nothing read (50 records skipped on Flink). The pool seeks a new
+consumer before anything reads its position, resets to the earliest offset if
+a reset ever happens, and seeks again whenever a call starts where the
+consumer does not stand.
+"""
+
+from __future__ import annotations
+
+import kafka
+import pytest
+
+from transforms.io import kafka_source
+from transforms.io.kafka_source import _Partition, _ReaderPool
+
+
+class RecordingConsumer:
+    """Stands in for KafkaConsumer: records the calls the pool makes."""
+
+    made: list["RecordingConsumer"] = []
+
+    def __init__(self, **config):
+        self.config = config
+        self.calls: list[tuple] = []
+        RecordingConsumer.made.append(self)
+
+    def assign(self, partitions):
+        self.calls.append(("assign", tuple(partitions)))
+
+    def seek(self, tp, offset):
+        self.calls.append(("seek", offset))
+
+    def position(self, tp):  # the call that must not come first
+        self.calls.append(("position",))
+        return 999
+
+    def close(self):
+        self.calls.append(("close",))
+
+
+@pytest.fixture
+def pool(monkeypatch):
+    RecordingConsumer.made = []
+    monkeypatch.setattr(kafka, "KafkaConsumer", RecordingConsumer)
+    return _ReaderPool()
+
+
+PARTITION = _Partition("127.0.0.1:1", "wire", 2, 0, None)
+
+
+def test_a_new_consumer_is_sought_before_anything_else_and_resets_to_earliest(pool):
+    consumer = pool.get(PARTITION, {}, 40)
+    assert consumer.calls[0][0] == "assign"
+    assert consumer.calls[1] == ("seek", 40)
+    assert ("position",) not in consumer.calls
+    assert consumer.config["auto_offset_reset"] == "earliest"
+    assert consumer.config["enable_auto_commit"] is False
+
+
+def test_a_given_reset_policy_wins(pool):
+    consumer = pool.get(PARTITION, {"auto_offset_reset": "latest"}, 0)
+    assert consumer.config["auto_offset_reset"] == "latest"
+
+
+def test_a_call_starting_where_the_last_ended_keeps_the_prefetch_and_others_seek(pool):
+    consumer = pool.get(PARTITION, {}, 0)
+    pool.ended_at(PARTITION, {}, 25)
+    assert pool.get(PARTITION, {}, 25) is consumer
+    assert consumer.calls.count(("seek", 25)) == 0  # stands there: no seek
+    assert pool.get(PARTITION, {}, 10) is consumer
+    assert consumer.calls[-1] == ("seek", 10)  # elsewhere: sought
+
+
+def test_an_unknown_standing_always_seeks(pool):
+    consumer = pool.get(PARTITION, {}, 0)
+    pool.ended_at(PARTITION, {}, None)  # a batch not fully claimed
+    pool.get(PARTITION, {}, 0)
+    assert consumer.calls.count(("seek", 0)) == 2
+
+
+def test_a_dropped_consumer_is_closed_and_replaced(pool):
+    first = pool.get(PARTITION, {}, 5)
+    pool.drop(PARTITION, {})
+    second = pool.get(PARTITION, {}, 5)
+    assert first is not second and first.calls[-1] == ("close",)
+    assert second.calls[1] == ("seek", 5)
+
+
+def test_the_module_pool_is_one_of_these():
+    assert isinstance(kafka_source._READERS, _ReaderPool)
