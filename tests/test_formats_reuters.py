@@ -90,14 +90,24 @@ def test_fixture_unprocessed_text(sample):
     assert len(story.body_paragraphs) == 3
 
 
-def test_fixture_failure_keeps_siblings(sample):
+def test_fixture_untitled_story_is_passed_on(sample):
+    # No <TITLE> but a body: reported as sent, headline "" (enrichment
+    # derives one, issue 17); a failing item keeps its siblings: test_truncated_archive.
     assert len(sample) == 5
-    failure = sample[4]
-    assert isinstance(failure, ItemFailure)
-    assert failure.reason == DeadLetterReason.MISSING_HEADLINE
-    assert failure.item_index == 4
-    assert "reuters_sgml" in failure.error and "9005" in failure.error
-    assert failure.raw.startswith(b"<REUTERS") and failure.raw.endswith(b"</REUTERS>")
+    story = sample[4]
+    assert isinstance(story, ParsedItem)
+    assert story.headline == "" and story.item_id == "9005" and story.item_index == 4
+    assert story.body_paragraphs == ("A story that lost its title on the way.",)
+
+
+def test_no_title_and_no_body_is_missing_body():
+    element = (
+        b'<REUTERS NEWID="9"><DATE>4-MAR-1987 10:05:00.00</DATE><TEXT>&#2;\n'
+        b"<BODY> Reuter\n&#3;</BODY></TEXT></REUTERS>"
+    )
+    [failure] = reuters_sgml.parse(element)
+    assert isinstance(failure, ItemFailure) and failure.reason == DeadLetterReason.MISSING_BODY
+    assert "reuters_sgml" in failure.error and "9" in failure.error
 
 
 def test_slug_version_markers():

@@ -276,8 +276,6 @@ def _media_release(text: str, release: re.Match) -> ParsedItem:
     headline = clean(" ".join(headline_lines))
     if not headline and paragraphs:
         headline, paragraphs = paragraphs[0], paragraphs[1:] or paragraphs
-    if not headline:
-        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{FORMAT}: {release.group(2)}: no headline", FORMAT)
     if not paragraphs:
         raise ParseError(DeadLetterReason.MISSING_BODY, f"{FORMAT}: {release.group(2)}: no text", FORMAT)
     source = clean(release.group(1))
@@ -399,11 +397,12 @@ def _story(headline: Optional[str], body_lines: list[str], tabular: bool = False
             continue
         kept.append(line.rstrip())
     paragraphs = _paragraphs(kept, tabular)
+    # The first text line is the headline when the header gives none (AAP's
+    # service copy sends it so), so only a message without text is dropped:
+    # missing_body, as for the other formats (issue 17).
     if not headline and paragraphs:
         headline = paragraphs[0]
         paragraphs = paragraphs[1:] or paragraphs
-    if not headline:
-        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{FORMAT}: no headline", FORMAT)
     if not paragraphs:
         raise ParseError(DeadLetterReason.MISSING_BODY, f"{FORMAT}: no text", FORMAT)
     return ParsedItem(format=FORMAT, headline=headline, body_paragraphs=paragraphs, credit_line=credit_line)

@@ -94,8 +94,8 @@ def parse_item(item: Any, attached: Optional[dict] = None, index: int = 0) -> Pa
     standfirst: Optional[str] = summary or extended or None
     if not paragraphs and summary:
         paragraphs, standfirst = (summary,), None
-    if not headline:
-        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{where}: no headline", FORMAT)
+    # No headline but a body: passed on with headline "", enrichment derives
+    # one (slugline, else first sentence) and flags it (issue 17).
     if not paragraphs:
         raise ParseError(
             DeadLetterReason.MISSING_BODY,

@@ -173,8 +173,8 @@ def parse_message(data: bytes) -> ParsedItem:
     if len(paragraphs) > 1 and _DATELINE_ALONE.match(paragraphs[0]):
         dateline, paragraphs = paragraphs[0], paragraphs[1:]
     slugline = "/".join(labels) or None
-    if not headline:
-        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{FORMAT}: {item_id}: no headline", FORMAT)
+    # No headline but a body: passed on with headline "", enrichment derives
+    # one (slugline, else first sentence) and flags it (issue 17).
     if not paragraphs:
         raise ParseError(DeadLetterReason.MISSING_BODY, f"{FORMAT}: {item_id}: no text", FORMAT)
     return ParsedItem(

@@ -185,8 +185,8 @@ def _parse_match(attributes: str, content: str, index: int = 0) -> ParsedItem:
             if dateline and paragraphs and paragraphs[0].startswith(dateline):
                 first = paragraphs[0][len(dateline):].lstrip(" -\u2013\u2014")
                 paragraphs = ((first,) if first else ()) + paragraphs[1:]
-    if not headline:
-        raise ParseError(DeadLetterReason.MISSING_HEADLINE, f"{where}: no <TITLE>", FORMAT)
+    # No <TITLE> but a body: passed on with headline "", enrichment derives
+    # one (slugline, else first sentence) and flags it (issue 17).
     if not paragraphs:
         raise ParseError(DeadLetterReason.MISSING_BODY, f"{where}: empty <BODY>", FORMAT)
     return ParsedItem(
