@@ -92,3 +92,12 @@ def test_a_dropped_consumer_is_closed_and_replaced(pool):
 
 def test_the_module_pool_is_one_of_these():
     assert isinstance(kafka_source._READERS, _ReaderPool)
+
+
+def test_a_consumer_accepts_the_largest_fetch_it_can_be_sent(pool):
+    from kafka.consumer.group import KafkaConsumer as Real
+
+    consumer = pool.get(PARTITION, {}, 0)
+    defaults = Real.DEFAULT_CONFIG
+    assert consumer.config["receive_message_max_bytes"] > defaults["fetch_max_bytes"]
+    assert consumer.config["receive_message_max_bytes"] > defaults["max_partition_fetch_bytes"]

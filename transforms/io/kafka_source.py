@@ -443,6 +443,14 @@ class _PartitionOffsetsProvider(RestrictionProvider):
         return restriction
 
 
+#: What every reader consumer is given unless the caller says otherwise.
+#: kafka-python 2.3 refuses a response frame over ``receive_message_max_bytes``
+#: (1,000,000 by default) although one partition's fetch may be 1 MiB
+#: (``max_partition_fetch_bytes``) and a whole fetch 50 MiB (``fetch_max_bytes``):
+#: a backlog came back as "Invalid frame length" and a reconnect, every fetch.
+READER_DEFAULTS: dict = {"auto_offset_reset": "earliest", "receive_message_max_bytes": 64 << 20}
+
+
 class _ReaderPool:
     """One assigned consumer per partition and process, kept between calls.
 
@@ -481,7 +489,7 @@ class _ReaderPool:
             # Earliest, should the broker ever reset a position (records deleted
             # under the reader): never skip to the end.
             consumer = KafkaConsumer(bootstrap_servers=partition.bootstrap, enable_auto_commit=False,
-                                     **{"auto_offset_reset": "earliest", **config})
+                                     **{**READER_DEFAULTS, **config})
             consumer.assign([tp])
             entry = [consumer, None]
             with self._lock:
