@@ -72,6 +72,7 @@ def build_pipeline(pipeline: beam.Pipeline, options: IngestOptions,
             | "CountProgress" >> CountProgress()
     processed = raw_inputs | "ProcessStories" >> ProcessStories(
         dedup_mode=options.dedup_mode,
+        dedup_order=options.dedup_order,
         dedup_horizon_seconds=int(options.dedup_horizon * 3600),
         dedup_threshold=options.dedup_threshold,
         max_input_bytes=options.max_input_bytes,

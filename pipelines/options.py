@@ -24,6 +24,7 @@ from apache_beam.options.pipeline_options import (
 
 from pipelines.logs import add_log_args, validate_log_args
 from pipelines.metrics import add_metrics_args, validate_metrics
+from transforms.dedup.core import DEDUP_ORDERS
 from transforms.io.read import DEFAULT_MAX_INPUT_BYTES, expand_pattern
 
 __all__ = [
@@ -61,6 +62,13 @@ class IngestOptions(PipelineOptions):
                             default="mark",
                             help="mark: write every story with its dedup status (default); "
                                  "drop: count duplicates and do not write them.")
+        parser.add_argument("--dedup-order", dest="dedup_order", choices=DEDUP_ORDERS,
+                            default="event-time",
+                            help="Streaming only. event-time (default): a story is decided once the "
+                                 "watermark passes it, the same statuses whatever order partitions "
+                                 "deliver in (latency: --kafka-watermark-delay and more); arrival: "
+                                 "decided the moment it arrives, the first copy to arrive is the "
+                                 "original (lowest latency).")
         parser.add_argument("--dedup-horizon", dest="dedup_horizon", type=float, default=72.0,
                             help="Hours of event time a story is remembered for dedup (default 72).")
         parser.add_argument("--dedup-threshold", dest="dedup_threshold", type=float, default=None,
@@ -150,6 +158,9 @@ def validate(options: IngestOptions) -> None:
         raise ValueError("--kafka-bootstrap: needed with a Kafka topic")
     if options.dedup_horizon <= 0:
         raise ValueError("--dedup-horizon must be a positive number of hours")
+    if options.dedup_order == "arrival" and not is_streaming_source(options):
+        raise ValueError("--dedup-order arrival: streaming sources only (--watch, or --kafka-topic "
+                         "without --kafka-stop-at-end); a bounded run decides in event-time order")
     if options.dedup_threshold is not None and not 0 < options.dedup_threshold <= 1:
         raise ValueError("--dedup-threshold must be in (0, 1]")
     if options.poll_interval <= 0:

@@ -65,6 +65,8 @@ SOURCES = ("files", "drop_folder", "kafka_bounded", "kafka_unbounded")
 STREAMING_SOURCES = ("drop_folder", "kafka_unbounded")
 SINKS = ("files", "kafka", "both")
 DEDUP_MODES = ("mark", "drop")
+#: ``--dedup-order``: arrival is for streaming sources (batch ones refuse it, see below).
+DEDUP_ORDERS = ("event-time", "arrival")
 #: Longest wait for a run that ends, and for a streaming run to have everything.
 RUN_SECONDS = 150
 STREAM_SECONDS = 150
@@ -132,15 +134,16 @@ class SinkContents:
 class Run:
     """One combination's set-up: where inputs came from and where records go."""
 
-    def __init__(self, source: str, sink: str, mode: str, tmp_path: Path, broker):
-        self.source, self.sink, self.mode = source, sink, mode
+    def __init__(self, source: str, sink: str, mode: str, tmp_path: Path, broker,
+                 order: str = "event-time"):
+        self.source, self.sink, self.mode, self.order = source, sink, mode, order
         self.tmp = tmp_path
         self.broker = broker
         self.output = tmp_path / "out" if sink in ("files", "both") else None
         self.story_topic = broker.new_topic("stories", 1) if sink in ("kafka", "both") else None
         self.dead_topic = broker.new_topic("dead", 1) if sink in ("kafka", "both") else None
         self.topic: Optional[str] = None
-        self.group = f"matrix-{source}-{sink}-{mode}"
+        self.group = f"matrix-{source}-{sink}-{mode}-{order}"
         self.positions: dict[tuple[int, int], str] = {}  # Kafka (partition, offset) -> input name
         self.folder: Optional[Path] = None
         self.summary_json = tmp_path / "summary.json"
@@ -171,6 +174,8 @@ class Run:
 
     def sink_args(self) -> list[str]:
         args = [f"--dedup-mode={self.mode}"]
+        if self.order != "event-time":
+            args.append(f"--dedup-order={self.order}")
         if self.output is not None:
             args.append(f"--output={self.output}")
         if self.story_topic is not None:
@@ -491,13 +496,17 @@ def run_streaming(run: Run, pipeline: PipelineProcess, findings: Findings) -> tu
         time.sleep(1.0)
 
 
-COMBINATIONS = [(source, sink, mode) for source in SOURCES for sink in SINKS for mode in DEDUP_MODES]
+COMBINATIONS = [(source, sink, mode, order) for order in DEDUP_ORDERS for source in SOURCES
+                for sink in SINKS for mode in DEDUP_MODES
+                if order == "event-time" or source in STREAMING_SOURCES]
 
 
-@pytest.mark.parametrize("source,sink,mode", COMBINATIONS,
-                         ids=[f"{source}-{sink}-{mode}" for source, sink, mode in COMBINATIONS])
-def test_every_input_is_accounted_for_in_every_sink(source, sink, mode, kafka_broker, tmp_path, pipelines):
-    run = Run(source, sink, mode, tmp_path, kafka_broker)
+@pytest.mark.parametrize("source,sink,mode,order", COMBINATIONS,
+                         ids=[f"{source}-{sink}-{mode}" + ("" if order == "event-time" else f"-{order}")
+                              for source, sink, mode, order in COMBINATIONS])
+def test_every_input_is_accounted_for_in_every_sink(source, sink, mode, order, kafka_broker, tmp_path,
+                                                    pipelines):
+    run = Run(source, sink, mode, tmp_path, kafka_broker, order)
     args = run.write_inputs() + run.sink_args()
     pipeline = PipelineProcess(args, tmp_path / "pipeline.log")
     pipelines.append(pipeline)
@@ -555,5 +564,19 @@ def test_every_input_is_accounted_for_in_every_sink(source, sink, mode, kafka_br
             assert {n for n, s in statuses.items() if s == STATUS_INGESTED} == \
                 set(BY_NAME) - set(GARBAGE), statuses
     if findings.failures:
-        pytest.fail(f"{source} -> {sink}, --dedup-mode {mode}: {findings.report()}\n"
+        pytest.fail(f"{source} -> {sink}, --dedup-mode {mode}, --dedup-order {order}: {findings.report()}\n"
                     f"(pipeline log: {pipeline.log_path})", pytrace=False)
+
+
+@pytest.mark.parametrize("source", [s for s in SOURCES if s not in STREAMING_SOURCES])
+def test_arrival_order_is_refused_for_bounded_sources(source, kafka_broker, tmp_path, pipelines):
+    """A bounded run has no arrival order to keep: ``--dedup-order arrival`` exits 2, naming it,
+    before anything is written."""
+    run = Run(source, "files", "mark", tmp_path, kafka_broker, "arrival")
+    pipeline = PipelineProcess(run.write_inputs() + run.sink_args(), tmp_path / "pipeline.log")
+    pipelines.append(pipeline)
+    pipeline.start()
+    pipeline.process.wait(60)
+    assert pipeline.process.returncode == 2, pipeline.log_tail()
+    assert "--dedup-order arrival: streaming sources only" in pipeline.log_tail()
+    assert not run.output.exists() or not any(run.output.glob("*.avro")), "a refused run wrote records"

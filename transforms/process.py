@@ -41,10 +41,11 @@ class ProcessStories(beam.PTransform):
         event_time_from: str = EVENT_TIME_FROM_PUBLISHED,
         language_seed: int = 0,
         known_stories: tuple = (),
+        dedup_order: str = "event-time",
     ):
         super().__init__()
         self._dedup = dict(mode=dedup_mode, horizon_seconds=dedup_horizon_seconds,
-                           known_stories=tuple(known_stories))
+                           known_stories=tuple(known_stories), order=dedup_order)
         if dedup_threshold is not None:
             self._dedup["threshold"] = dedup_threshold
         self._max_input_bytes = max_input_bytes

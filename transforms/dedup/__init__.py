@@ -25,7 +25,10 @@ from apache_beam.utils.timestamp import Timestamp
 from transforms import telemetry
 from transforms.dedup.batch import _DedupGroupFn, _FingerprintFn, _TOKENED_STORIES
 from transforms.dedup.core import (
+    ARRIVAL_ORDER,
+    DEDUP_ORDERS,
     DUPLICATE,
+    EVENT_TIME_ORDER,
     DedupConfig,
     NAMESPACE,
     NEAR_DUPLICATE,
@@ -71,6 +74,11 @@ class DeduplicateStories(beam.PTransform):
       streaming: None (default) runs the band-keyed streaming steps on
         unbounded input and the grouped batch walk on bounded input; True
         forces the streaming steps (e.g. to test them on a batch runner).
+      order: how the streaming steps order stories: ``"event-time"``
+        (default; decided once the watermark passes them, whatever the
+        delivery order) or ``"arrival"`` (decided as they arrive, the first
+        copy to arrive is the original; ``transforms.dedup.arrival``).
+        Bounded input is always decided in event-time order.
 
     ``expand`` returns a dict of PCollections keyed by ``STORIES``,
     ``DROPPED`` and ``DEAD_LETTERS``.
@@ -99,9 +107,13 @@ class DeduplicateStories(beam.PTransform):
         known_stories: Iterable[Story] = (),
         streaming: Optional[bool] = None,
         short_body_words: int = 20,
+        order: str = EVENT_TIME_ORDER,
     ):
         super().__init__(label)
+        if order not in DEDUP_ORDERS:
+            raise ValueError(f"order: expected one of {', '.join(DEDUP_ORDERS)}, got {order!r}")
         self._streaming = streaming
+        self._order = order
         # Stories already written by an earlier run into the same output: the
         # ledger starts with them, so copies re-delivered after a crash are
         # marked, not written as new UNIQUE stories.
@@ -125,6 +137,10 @@ class DeduplicateStories(beam.PTransform):
         streaming = not stories.is_bounded if self._streaming is None else self._streaming
         if not streaming:
             marked = self._expand_bounded(stories)
+        elif self._order == ARRIVAL_ORDER:
+            from transforms.dedup.arrival import arrival_dedup
+
+            marked = arrival_dedup(stories, config, self._known, self.DEAD_LETTERS)
         else:
             from transforms.dedup.streaming import band_keyed_dedup
 

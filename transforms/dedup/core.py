@@ -27,6 +27,9 @@ __all__ = [
     "Fingerprint",
     "SequentialDeduplicator",
     "STATEFUL_STEP_NAMES",
+    "DEDUP_ORDERS",
+    "EVENT_TIME_ORDER",
+    "ARRIVAL_ORDER",
     "UNIQUE",
     "DUPLICATE",
     "NEAR_DUPLICATE",
@@ -56,6 +59,10 @@ STAGE = "dedup"
 #: contract too. (They replaced the single ``DedupLedger`` before the first
 #: release; a savepoint with ``DedupLedger`` state does not restore into them.)
 STATEFUL_STEP_NAMES = ("DedupBandIndex", "DedupClusterLedger")
+#: How streaming dedup orders stories: by event time once the watermark
+#: passes them (``transforms.dedup.streaming``), or as they arrive
+#: (``transforms.dedup.arrival``).
+EVENT_TIME_ORDER, ARRIVAL_ORDER = DEDUP_ORDERS = ("event-time", "arrival")
 
 _MODES = ("mark", "drop")
 _VERIFY = ("exact", "minhash")

@@ -220,7 +220,7 @@ class ReadWireStoriesFromKafka(beam.PTransform):
 
 
 #: Seconds a reader's call runs on Prism before it checkpoints; see ``reader_call_seconds``.
-PRISM_CALL_SECONDS = 0.5
+PRISM_CALL_SECONDS = 0.1
 
 
 def reader_call_seconds(pipeline) -> Optional[float]:
@@ -247,7 +247,7 @@ def reader_call_seconds(pipeline) -> Optional[float]:
         raise ValueError("ReadWireStoriesFromKafka: the BundleBasedDirectRunner does not resume "
                          "splittable DoFns; run on Prism (--runner PrismRunner, or DirectRunner "
                          "with --streaming), the FnApiRunner, the portable runner or Flink")
-    return PRISM_CALL_SECONDS if type(runner).__name__ == "PrismRunner" else None
+    return PRISM_CALL_SECONDS if type(runner).__name__ in ("PrismRunner", "FlinkRunner") else None
 
 
 class _LocatePartitions:
