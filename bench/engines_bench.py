@@ -16,9 +16,12 @@ Parts (all by default):
    memory of the process tree (for Flink also the JobManager's and
    TaskManager's JVMs, sampled together).
 2. ``latency``: an unbounded Kafka run (``--kafka-output-topic``) on Prism and
-   on Flink fed at ``--rate`` stories/s for ``--seconds``; latency of a story =
-   broker timestamp of its output message - that of its input message; p50, p99.
-3. ``hold`` (``--hold-rates``): Flink fed at each rate for ``--hold-seconds``;
+   on Flink, once per ``--dedup-orders`` (event-time, arrival), fed at
+   ``--rate`` stories/s for ``--seconds``; latency of a story = broker
+   timestamp of its output message - that of its input message; p50, p99,
+   and the p99 of the second half of the feed (steady state).
+3. ``hold`` (``--hold-rates``): Flink fed at each rate for ``--hold-seconds``,
+   once per ``--dedup-orders``;
    the consumer lag (end offsets - committed) sampled every 10 s; "held" when
    the lag of the last minute stays under 2 s of input and does not grow.
 4. start costs: the Kafka broker, the Flink cluster, and each engine's run over
@@ -26,6 +29,7 @@ Parts (all by default):
 
 Usage: .venv/bin/python bench/engines_bench.py [--parts batch,latency,hold]
            [--rate 100] [--seconds 60] [--hold-rates 300] [--hold-seconds 300]
+           [--dedup-orders event-time,arrival]
 Writes a JSON report to bench/results/engines.json and prints it as Markdown.
 """
 
@@ -180,7 +184,7 @@ def batch(engines: list[str], flink: Optional[Flink], work: Path) -> dict:
 # ----------------------------------------------------------------------------- streaming
 
 
-def _stream(broker: KafkaBroker, runner_args: list[str], work: Path, name: str):
+def _stream(broker: KafkaBroker, runner_args: list[str], work: Path, name: str, order: str):
     topic, out = broker.new_topic(f"{name}-in", 3), broker.new_topic(f"{name}-out", 1)
     group = f"bench-{name}"
     log = work / f"{name}.log"
@@ -190,6 +194,7 @@ def _stream(broker: KafkaBroker, runner_args: list[str], work: Path, name: str):
                                           "--kafka-start", "earliest", "--kafka-output-topic", out,
                                           "--output", str(work / f"{name}-out"),
                                           "--kafka-watermark-delay", str(WATERMARK_DELAY),
+                                          "--dedup-order", order,
                                           *(["--checkpointing_interval", "5000"]
                                             if "FlinkRunner" in runner_args else [])]),
                              cwd=REPO, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
@@ -221,22 +226,25 @@ def _stop(child: subprocess.Popen, flink: Optional[Flink]) -> None:
 
 
 def latency(engine: str, broker: KafkaBroker, flink: Optional[Flink], rate: float, seconds: float,
-            work: Path) -> dict:
-    topic, out, _group, child, log = _stream(broker, ENGINE_ARGS[engine](flink), work, f"lat-{engine}")
+            work: Path, order: str) -> dict:
+    topic, out, _group, child, log = _stream(broker, ENGINE_ARGS[engine](flink), work,
+                                             f"lat-{engine}-{order}", order)
     try:
         warm = replay_to_kafka([CORPUS / "reut2-003.sgm"], broker.bootstrap, topic,
                                timestamps="now", max_messages=20)
         if len(output_latencies(broker.bootstrap, out, warm, time.monotonic() + 240)) < warm:
             return {"error": "warm-up stories never came out", "log": log.read_text()[-3000:]}
         started = time.monotonic()
-        sent = replay_to_kafka([CORPUS / "reut2-001.sgm", CORPUS / "reut2-002.sgm"],
-                               broker.bootstrap, topic, rate=rate, timestamps="now",
+        sent = replay_to_kafka([CORPUS / f"reut2-00{n}.sgm" for n in range(1, 5)],
+                               broker.bootstrap, topic, rate=rate, timestamps="now", loop=True,
                                max_messages=int(rate * seconds))
         send_seconds = time.monotonic() - started
-        latencies = output_latencies(broker.bootstrap, out, warm + sent, time.monotonic() + 120)[warm:]
-        latencies.sort()
-        return {"rate": rate, "sent": sent, "sent_per_s": round(sent / send_seconds, 1),
+        in_order = output_latencies(broker.bootstrap, out, warm + sent, time.monotonic() + 120)[warm:]
+        second_half = sorted(in_order[len(in_order) // 2:])
+        latencies = sorted(in_order)
+        return {"order": order, "rate": rate, "sent": sent, "sent_per_s": round(sent / send_seconds, 1),
                 "received": len(latencies),
+                "p99_second_half_ms": second_half[int(len(second_half) * 0.99)] if second_half else None,
                 "p50_ms": latencies[len(latencies) // 2] if latencies else None,
                 "p99_ms": latencies[int(len(latencies) * 0.99)] if latencies else None,
                 "max_ms": latencies[-1] if latencies else None}
@@ -244,8 +252,8 @@ def latency(engine: str, broker: KafkaBroker, flink: Optional[Flink], rate: floa
         _stop(child, flink)
 
 
-def hold(broker: KafkaBroker, flink: Flink, rate: float, seconds: float, work: Path) -> dict:
-    topic, _out, group, child, log = _stream(broker, flink.args(), work, f"hold-{int(rate)}")
+def hold(broker: KafkaBroker, flink: Flink, rate: float, seconds: float, work: Path, order: str) -> dict:
+    topic, _out, group, child, log = _stream(broker, flink.args(), work, f"hold-{int(rate)}-{order}", order)
     samples: list[tuple[float, int]] = []
     try:
         replay_to_kafka([SEED], broker.bootstrap, topic, timestamps="now")
@@ -263,7 +271,7 @@ def hold(broker: KafkaBroker, flink: Flink, rate: float, seconds: float, work: P
         achieved = (int(rate * seconds)) / (time.monotonic() - started)
         last_minute = [lag for at, lag in samples if at >= samples[-1][0] - 60]
         held = max(last_minute) < 2 * rate and last_minute[-1] <= max(last_minute[0], rate)
-        return {"rate": rate, "seconds": seconds, "fed_per_s": round(achieved, 1),
+        return {"order": order, "rate": rate, "seconds": seconds, "fed_per_s": round(achieved, 1),
                 "lag_samples": samples, "held": held}
     finally:
         _stop(child, flink)
@@ -280,13 +288,13 @@ def markdown(report: dict) -> str:
                          f"{result['read']} items in {result['seconds']} s = {result['stories_per_s']}/s, "
                          f"{result.get('ratio_to_fnapi')}x FnApiRunner, peak {result['peak_rss_mb']} MB, "
                          f"one-story run {result['fixed_cost_seconds']} s |")
-    for engine, result in report.get("latency", {}).items():
-        lines.append(f"| latency at {result.get('rate')}/s | {engine} | p50 {result.get('p50_ms')} ms, "
-                     f"p99 {result.get('p99_ms')} ms, max {result.get('max_ms')} ms, "
-                     f"{result.get('received')}/{result.get('sent')} received |")
+    for name, result in report.get("latency", {}).items():
+        lines.append(f"| latency at {result.get('rate')}/s | {name} | p50 {result.get('p50_ms')} ms, "
+                     f"p99 {result.get('p99_ms')} ms (second half {result.get('p99_second_half_ms')} ms), "
+                     f"max {result.get('max_ms')} ms, {result.get('received')}/{result.get('sent')} received |")
     for result in report.get("hold", []):
         lags = [lag for _, lag in result["lag_samples"]]
-        lines.append(f"| hold {result['rate']}/s for {result['seconds']} s | flink | fed "
+        lines.append(f"| hold {result['rate']}/s for {result['seconds']} s | flink, {result['order']} | fed "
                      f"{result['fed_per_s']}/s, lag {min(lags)}–{max(lags)}, held: {result['held']} |")
     for name, seconds in report.get("start_seconds", {}).items():
         lines.append(f"| start | {name} | {seconds} s |")
@@ -303,13 +311,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--hold-seconds", type=float, default=300)
     parser.add_argument("--flink-extra", default="",
                         help="Space-separated options added to every Flink run "
-                             "(e.g. '--max_bundle_time_millis=100').")
+                             "(e.g. '--max_bundle_time_mills=100').")
+    parser.add_argument("--dedup-orders", default="event-time,arrival",
+                        help="--dedup-order of the streaming runs; each part runs once per order.")
     parser.add_argument("--watermark-delay", type=float, default=5.0,
                         help="--kafka-watermark-delay of the streaming runs (seconds).")
     args = parser.parse_args(argv)
     global WATERMARK_DELAY  # noqa: PLW0603  (one setting for the whole run)
     WATERMARK_DELAY = args.watermark_delay
-    report_settings = {"watermark_delay": args.watermark_delay, "flink_extra": args.flink_extra}
+    report_settings = {"watermark_delay": args.watermark_delay, "flink_extra": args.flink_extra,
+                       "dedup_orders": args.dedup_orders}
+    orders = args.dedup_orders.split(",")
     Flink.extra = args.flink_extra.split()
     parts, engines = args.parts.split(","), args.engines.split(",")
     work = Path(tempfile.mkdtemp(prefix="engines-bench-"))
@@ -327,12 +339,12 @@ def main(argv: Optional[list[str]] = None) -> int:
             broker = KafkaBroker().start()
             report["start_seconds"]["kafka broker"] = round(time.monotonic() - started, 1)
         if "latency" in parts:
-            report["latency"] = {engine: latency(engine, broker, flink if engine == "flink" else None,
-                                                 args.rate, args.seconds, work)
-                                 for engine in engines if engine in ("prism", "flink")}
+            report["latency"] = {f"{engine}, {order}": latency(
+                engine, broker, flink if engine == "flink" else None, args.rate, args.seconds, work, order)
+                for engine in engines if engine in ("prism", "flink") for order in orders}
         if "hold" in parts and flink:
-            report["hold"] = [hold(broker, flink, float(rate), args.hold_seconds, work)
-                              for rate in args.hold_rates.split(",")]
+            report["hold"] = [hold(broker, flink, float(rate), args.hold_seconds, work, order)
+                              for order in orders for rate in args.hold_rates.split(",")]
     finally:
         if broker:
             broker.stop()

@@ -148,7 +148,9 @@ def latency(broker: KafkaBroker, rate: float, seconds: float, chain: str) -> dic
 def output_latencies(bootstrap: str, out: str, expect: int, deadline: float) -> list[int]:
     """Milliseconds from each input message to its story on partition 0 of ``out``
     (broker timestamps of both), read from the start until ``expect`` or ``deadline``."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # A fetch may bring more than kafka-python's default largest frame (1,000,000 bytes).
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             receive_message_max_bytes=64 << 20)
     consumer.assign([TopicPartition(out, 0)])
     consumer.seek_to_beginning()
     latencies: list[int] = []

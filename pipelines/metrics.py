@@ -75,8 +75,14 @@ class LiveMetrics:
         except OSError as error:
             raise ValueError(f"--metrics-port: cannot listen on {address}:{options.metrics_port}: "
                              f"{error.strerror or error}") from error
-        print(f"wire-ingest: live metrics at http://{address}:{self.server.port}/metrics",
-              file=sys.stderr, flush=True)
+        url = f"http://{address}:{self.server.port}/metrics"
+        if getattr(options, "log_format", "text") == "json":  # stderr stays one JSON object a line
+            from transforms.events import log_event
+
+            log_event("metrics", "metrics_start", f"live metrics at {url}", url=url,
+                      address=address, port=self.server.port)
+        else:
+            print(f"wire-ingest: live metrics at {url}", file=sys.stderr, flush=True)
         sources = [os.path.abspath(folder) for folder in options.watch]
         topics = []
         if options.kafka_topic:

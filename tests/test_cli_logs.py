@@ -143,6 +143,19 @@ def test_json_logs_give_every_dead_letter_and_the_sinks_start_and_stop(tmp_path)
     assert not any(noise in done.stderr for noise in NOISE)
 
 
+def test_json_logs_announce_the_metrics_server_as_a_json_event_too(tmp_path):
+    """With --metrics-port, the line giving the metrics address is an event like the
+    rest: stderr stays one JSON object a line."""
+    done = _run_piped("run", "--input", str(write_inputs(tmp_path / "in")), "--output",
+                      str(tmp_path / "out"), "--log-format", "json", "--metrics-port", "0",
+                      "--progress", "off")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # every line is one object
+    [start] = [line for line in lines if line.get("event") == "metrics_start"]
+    assert start["url"] == f"http://127.0.0.1:{start['port']}/metrics" and start["port"] > 0
+    assert start["url"] in start["message"]
+
+
 def test_broker_retries_are_json_events():
     from kafka.errors import NodeNotReadyError
 

@@ -193,6 +193,27 @@ def test_a_second_worker_sees_what_the_first_one_stored():
     assert (info.status, info.duplicate_of) == (DUPLICATE, "oil")
 
 
+def test_instances_of_one_step_share_the_ledger_without_rebuilding_it():
+    """An SDK worker hands bundles to any instance of a step: the second one must not
+    replay the whole log (that cost grows with the horizon)."""
+    import pickle
+
+    import transforms.dedup.arrival as arrival
+
+    config = DedupConfig()
+    first = _ArrivalLedgerFn(config)
+    second = pickle.loads(pickle.dumps(first))
+    first.setup()
+    second.setup()
+    state = State()
+    decide(first, state, make_story("port", PORT, 0), config)
+    shared = arrival._SHARED[first._uid].deduplicator
+    state.log.items = []  # a rebuild would now start from nothing and miss "port"
+    info = decide(second, state, make_story("port-copy", PORT, 1), config)
+    assert (info.status, info.duplicate_of) == (DUPLICATE, "port")
+    assert arrival._SHARED[second._uid].deduplicator is shared
+
+
 def test_the_log_is_rewritten_so_it_stays_within_the_horizon(monkeypatch):
     import transforms.dedup.arrival as arrival
 

@@ -385,6 +385,25 @@ def test_submit_script_resolves_its_options_without_submitting():
     # Set on every Flink run: without it a bundle ending during a checkpoint can strand the
     # partition watcher's only output in Beam's checkpoint buffer (the job then reads nothing).
     assert options["finish_bundle_before_checkpointing"] is True
+    # Streaming on Flink: short bundles, or every step adds up to a second of latency.
+    assert str(options["max_bundle_time_mills"]) == "50" and str(options["max_bundle_size"]) == "100"
+
+
+def test_flink_streaming_runs_get_short_bundles_unless_given_and_batch_runs_do_not():
+    from pipelines.options import FLINK_STREAMING_BUNDLE_FLAGS, with_flink_flags
+
+    streaming = ["--runner", "FlinkRunner", "--kafka-topic", "t", "--kafka-bootstrap", "k:9092"]
+    assert set(FLINK_STREAMING_BUNDLE_FLAGS) <= set(with_flink_flags(streaming))
+    assert set(FLINK_STREAMING_BUNDLE_FLAGS) <= set(with_flink_flags(
+        ["--runner", "FlinkRunner", "--watch", "/tmp/drop", "--output", "/tmp/out"]))
+    given = with_flink_flags(streaming + ["--max_bundle_size", "7"])
+    assert "--max_bundle_size=100" not in given and "--max_bundle_time_mills=50" in given
+    bounded = with_flink_flags(streaming + ["--kafka-stop-at-end"])
+    assert not any(flag.startswith("--max_bundle") for flag in bounded)
+    assert not any(flag.startswith("--max_bundle") for flag in with_flink_flags(
+        ["--runner", "FlinkRunner", "--input", "seeds", "--output", "/tmp/out"]))
+    assert with_flink_flags(["--runner", "PrismRunner", "--kafka-topic", "t"]) == \
+        ["--runner", "PrismRunner", "--kafka-topic", "t"]
 
 
 def test_only_flink_runs_get_the_finish_bundle_flag_and_only_once():

@@ -101,3 +101,19 @@ def test_a_consumer_accepts_the_largest_fetch_it_can_be_sent(pool):
     defaults = Real.DEFAULT_CONFIG
     assert consumer.config["receive_message_max_bytes"] > defaults["fetch_max_bytes"]
     assert consumer.config["receive_message_max_bytes"] > defaults["max_partition_fetch_bytes"]
+
+
+def test_reader_calls_end_after_a_tenth_of_a_second_on_prism_and_flink_only():
+    """On Prism and Flink a bundle's records reach the next stage only when its call ends."""
+    from types import SimpleNamespace
+
+    from apache_beam.runners.portability.flink_runner import FlinkRunner
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+    from apache_beam.runners.portability.prism_runner import PrismRunner
+
+    from transforms.io.kafka_source import READER_CALL_SECONDS, reader_call_seconds
+
+    assert READER_CALL_SECONDS <= 0.1
+    assert reader_call_seconds(SimpleNamespace(runner=PrismRunner())) == READER_CALL_SECONDS
+    assert reader_call_seconds(SimpleNamespace(runner=FlinkRunner())) == READER_CALL_SECONDS
+    assert reader_call_seconds(SimpleNamespace(runner=FnApiRunner())) is None

@@ -43,6 +43,8 @@ import dataclasses
 import logging
 import random
 import struct
+import threading
+import uuid
 from typing import Iterable, Iterator, Optional
 
 import apache_beam as beam
@@ -243,12 +245,20 @@ class _FingerprintForArrivalFn(beam.DoFn):
 
 
 class _Cached:
-    """What one worker holds of the ledger, valid while the state's token is ``token``."""
+    """What a worker process holds of the ledger, valid while the state's token is ``token``."""
 
     def __init__(self, deduplicator: ArrivalDeduplicator, token: Optional[int], log_size: int):
         self.deduplicator = deduplicator
         self.token = token
         self.log_size = log_size
+
+
+#: The ledger each step holds in this process, by the step's uid: shared by
+#: the DoFn instances of the step (an SDK worker keeps one per concurrent
+#: bundle, and hands successive bundles to any of them), so that a bundle
+#: landing on another instance does not rebuild the whole ledger from its log.
+_SHARED: dict[str, _Cached] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 class _ArrivalLedgerFn(beam.DoFn):
@@ -260,35 +270,37 @@ class _ArrivalLedgerFn(beam.DoFn):
     def __init__(self, config: DedupConfig, known_entries: tuple[bytes, ...] = ()):
         self._config = config
         self._known_entries = known_entries
+        self._uid = uuid.uuid4().hex  # pickled with the step: its instances share one ledger
 
     def setup(self) -> None:
-        self._cached: Optional[_Cached] = None
         self._random = random.SystemRandom()
         self._rebuilds = Metrics.counter(NAMESPACE, "dedup_arrival_rebuilds")
 
     def process(self, element, log=beam.DoFn.StateParam(LOG), token=beam.DoFn.StateParam(TOKEN)) -> Iterator:
         _, (micros, entry, story) = element
-        cached = self._current(log, token)
-        fp, _ = decode_entry(entry)
-        info, kept = cached.deduplicator.decide(fp)
-        log.add(encode_entry(kept, info.cluster_id))
-        cached.log_size += 1
-        if cached.log_size > 2 * len(cached.deduplicator) + _SLACK:
-            live = cached.deduplicator.live_entries()
-            log.clear()
-            for item in live:
-                log.add(item)
-            cached.log_size = len(live)
-        cached.token = self._random.getrandbits(62)
-        token.write(cached.token)
+        with _SHARED_LOCK:
+            cached = self._current(log, token)
+            fp, _ = decode_entry(entry)
+            info, kept = cached.deduplicator.decide(fp)
+            log.add(encode_entry(kept, info.cluster_id))
+            cached.log_size += 1
+            if cached.log_size > 2 * len(cached.deduplicator) + _SLACK:
+                live = cached.deduplicator.live_entries()
+                log.clear()
+                for item in live:
+                    log.add(item)
+                cached.log_size = len(live)
+            cached.token = self._random.getrandbits(62)
+            token.write(cached.token)
         yield TimestampedValue(dataclasses.replace(story, dedup=info), Timestamp(micros=micros))
 
     def _current(self, log, token) -> _Cached:
-        """The cached ledger if the state still is what it was built from, else
+        """The shared ledger if the state still is what it was built from, else
         one rebuilt from the log (seeded with the known stories on a new key)."""
         stored = token.read()
-        if self._cached is not None and stored is not None and self._cached.token == stored:
-            return self._cached
+        cached = _SHARED.get(self._uid)
+        if cached is not None and stored is not None and cached.token == stored:
+            return cached
         deduplicator = ArrivalDeduplicator(self._config)
         if stored is None:
             entries = list(self._known_entries)
@@ -301,5 +313,5 @@ class _ArrivalLedgerFn(beam.DoFn):
         for item in entries:
             fp, cluster = decode_entry(item)
             deduplicator.restore(fp, cluster)
-        self._cached = _Cached(deduplicator, stored, len(entries))
-        return self._cached
+        cached = _SHARED[self._uid] = _Cached(deduplicator, stored, len(entries))
+        return cached
