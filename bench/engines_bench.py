@@ -312,6 +312,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--flink-extra", default="",
                         help="Space-separated options added to every Flink run "
                              "(e.g. '--max_bundle_time_mills=100').")
+    parser.add_argument("--keep", action="store_true",
+                        help="Keep the work folder (logs of every run, the Flink cluster's state).")
     parser.add_argument("--dedup-orders", default="event-time,arrival",
                         help="--dedup-order of the streaming runs; each part runs once per order.")
     parser.add_argument("--watermark-delay", type=float, default=5.0,
@@ -354,7 +356,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     (RESULTS / "engines.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     print(markdown(report))
-    shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print(f"work folder kept: {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

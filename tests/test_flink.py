@@ -352,7 +352,10 @@ def _written(out: Path) -> list[dict]:
     return read_avro(out, "stories")
 
 
-def test_stop_with_savepoint_and_resubmit_restores_the_dedup_state(flink, kafka_broker, tmp_path):
+@pytest.mark.parametrize("order", ["event-time", "arrival"])
+def test_stop_with_savepoint_and_resubmit_restores_the_dedup_state(order, flink, kafka_broker, tmp_path):
+    """Either order's stateful steps restore by name (arrival: ``DedupArrivalLedger``,
+    whose worker rebuilds its ledger from the restored log)."""
     from tests.reliability import synthetic_story
 
     bootstrap = kafka_broker.bootstrap
@@ -363,7 +366,7 @@ def test_stop_with_savepoint_and_resubmit_restores_the_dedup_state(flink, kafka_
         producer.send(topic, value=story).get(timeout=10)
 
     before, log = tmp_path / "before", tmp_path / "before.log"
-    args = _unbounded_args(flink, bootstrap, topic, "g-savepoint", before, out_topic)
+    args = _unbounded_args(flink, bootstrap, topic, "g-savepoint", before, out_topic, "--dedup-order", order)
     process = start_run(args, log)
     try:
         wait_for(lambda: len(_written(before)) >= len(stories), "the first stories written", log=log, cluster=flink)
@@ -379,7 +382,7 @@ def test_stop_with_savepoint_and_resubmit_restores_the_dedup_state(flink, kafka_
     # A fresh output folder: the copy can only be known through the restored state.
     after, log = tmp_path / "after", tmp_path / "after.log"
     process = start_run(_unbounded_args(flink, bootstrap, topic, "g-savepoint", after, out_topic,
-                                        "--savepoint_path", location), log)
+                                        "--savepoint_path", location, "--dedup-order", order), log)
     try:
         wait_for(lambda: flink.jobs(), "the resubmitted job running", log=log, cluster=flink)
         producer.send(topic, value=stories[3]).get(timeout=10)

@@ -110,7 +110,9 @@ rest.address: localhost
 rest.bind-address: localhost
 rest.port: $rest_port
 blob.server.port: 0
-state.backend.type: hashmap
+state.backend.type: rocksdb
+state.backend.incremental: true
+state.backend.rocksdb.memory.managed: true
 state.checkpoints.dir: file://$STATE/checkpoints
 state.savepoints.dir: file://$STATE/savepoints
 execution.checkpointing.externalized-checkpoint-retention: RETAIN_ON_CANCELLATION

@@ -58,14 +58,14 @@ from apache_beam.utils.timestamp import Timestamp
 from transforms.dedup import minhash
 from transforms.dedup.core import (
     NAMESPACE,
-    STAGE,
     DedupConfig,
     Fingerprint,
     SequentialDeduplicator,
     fingerprint,
+    signature_dead_letter,
     index_keys,
 )
-from transforms.model import DeadLetter, DeadLetterReason, DedupInfo, Story, now_millis
+from transforms.model import DedupInfo, Story
 
 __all__ = [
     "ARRIVAL_LEDGER_STEP",
@@ -234,11 +234,7 @@ class _FingerprintForArrivalFn(beam.DoFn):
         try:
             entry = encode_entry(fingerprint(story, self._config, self._hasher), "")
         except Exception as error:  # noqa: BLE001 - any failure dead-letters the story
-            yield beam.pvalue.TaggedOutput(self._dead_letter_tag, DeadLetter(
-                raw=story.body.encode("utf-8", "replace") if isinstance(story.body, str) else b"",
-                source=story.source, stage=STAGE, reason=DeadLetterReason.ERROR,
-                error=f"cannot compute dedup signature: {type(error).__name__}: {error}",
-                failed_at=now_millis(), format=story.format))
+            yield beam.pvalue.TaggedOutput(self._dead_letter_tag, signature_dead_letter(story, error))
             self._dead_letters.inc()
             return
         yield _KEY, (timestamp.micros, entry, story)

@@ -19,7 +19,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from transforms.dedup import minhash
-from transforms.model import DedupInfo, Story
+from transforms.model import DeadLetter, DeadLetterReason, DedupInfo, Story, now_millis
 from transforms.text import content_hash as compute_content_hash, count_words, fold_for_hash
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "Fingerprint",
     "SequentialDeduplicator",
     "STATEFUL_STEP_NAMES",
+    "signature_dead_letter",
     "DEDUP_ORDERS",
     "EVENT_TIME_ORDER",
     "ARRIVAL_ORDER",
@@ -257,6 +258,16 @@ def fingerprint(story: Story, config: DedupConfig, hasher: minhash.MinHasher) ->
         level=update_level(" ".join((*story.editorial_markers, story.headline)),
                            story.slugline, story.version),
     )
+
+
+def signature_dead_letter(story: Story, error: Exception) -> DeadLetter:
+    """The dead letter of a story whose fingerprint cannot be computed (the
+    streaming steps' ``dead_letter_dedup``)."""
+    return DeadLetter(
+        raw=story.body.encode("utf-8", "replace") if isinstance(story.body, str) else b"",
+        source=story.source, stage=STAGE, reason=DeadLetterReason.ERROR,
+        error=f"cannot compute dedup signature: {type(error).__name__}: {error}",
+        failed_at=now_millis(), format=story.format)
 
 
 def index_keys(fp: Fingerprint, config: DedupConfig) -> list[str]:

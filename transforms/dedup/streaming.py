@@ -131,13 +131,13 @@ from transforms.dedup import minhash
 from transforms.dedup.core import (
     DUPLICATE,
     NAMESPACE,
-    STAGE,
     STATEFUL_STEP_NAMES,
     DedupConfig,
     Fingerprint,
     Match,
     decide,
     fingerprint,
+    signature_dead_letter,
     warm_deduplicator,
 )
 # The state layout (buckets, postings, blocks and their bytes, the block cache,
@@ -179,7 +179,7 @@ from transforms.dedup.state_blocks import (  # noqa: F401 - re-exported (see abo
     index_entries,
     index_postings,
 )
-from transforms.model import DeadLetter, DeadLetterReason, DedupInfo, Story, now_millis
+from transforms.model import DedupInfo, Story
 
 __all__ = [
     "band_keyed_dedup",
@@ -277,11 +277,7 @@ class _FingerprintFn(beam.DoFn):
             fp = fingerprint(story, self._config, self._hasher)
             entries = index_entries(fp, self._config, self._shards)
         except Exception as error:  # noqa: BLE001 - any failure dead-letters the story
-            yield beam.pvalue.TaggedOutput(self._dead_letter_tag, DeadLetter(
-                raw=story.body.encode("utf-8", "replace") if isinstance(story.body, str) else b"",
-                source=story.source, stage=STAGE, reason=DeadLetterReason.ERROR,
-                error=f"cannot compute dedup signature: {type(error).__name__}: {error}",
-                failed_at=now_millis(), format=story.format))
+            yield beam.pvalue.TaggedOutput(self._dead_letter_tag, signature_dead_letter(story, error))
             self._dead_letters.inc()
         else:
             for key, postings, entry in entries:
