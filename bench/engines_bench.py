@@ -114,7 +114,9 @@ class Flink:
     """The local cluster of ``deploy/local/flink.sh``, state in a temporary folder."""
 
     def __init__(self, state: Path):
-        self.env = {**os.environ, "FLINK_STATE_DIR": str(state)}
+        # RocksDB with incremental checkpoints, as deploy/flink runs: the hashmap backend
+        # copies the whole dedup state at every checkpoint.
+        self.env = {**os.environ, "FLINK_STATE_DIR": str(state), "FLINK_STATE_BACKEND": "rocksdb"}
         self.state = state
         self.master = ""
         self.start_seconds = 0.0
