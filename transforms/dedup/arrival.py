@@ -63,7 +63,6 @@ from transforms.dedup.core import (
     SequentialDeduplicator,
     fingerprint,
     signature_dead_letter,
-    index_keys,
 )
 from transforms.model import DedupInfo, Story
 
@@ -162,27 +161,12 @@ class ArrivalDeduplicator:
     def restore(self, fp: Fingerprint, cluster_id: str) -> None:
         """Take back a decided story from the log, without deciding it again
         (its cluster may point at a story the horizon has already dropped)."""
-        ledger = self._ledger
-        ledger._expire(fp.event_time)
-        keys = index_keys(fp, self.config)
-        entry = fp.entry
-        for key in keys:
-            ledger.buckets.setdefault(key, []).append(entry)
-        ledger.fingerprints[fp.story_id] = fp
-        ledger._expiry.append((fp.event_time, fp.story_id, keys))
-        ledger.ledger[fp.story_id] = (cluster_id, fp.event_time)
+        self._ledger.remember(fp, cluster_id)
         self.clock = max(self.clock, fp.event_time)
 
     def live_entries(self) -> list[bytes]:
         """Encoded entries of every story still inside the horizon, in order."""
-        ledger = self._ledger
-        out = []
-        for _, story_id, _keys in ledger._expiry:
-            fp = ledger.fingerprints.get(story_id)
-            if fp is not None:
-                cluster = ledger.ledger.get(story_id, (story_id, 0))[0]
-                out.append(encode_entry(fp, cluster))
-        return out
+        return [encode_entry(fp, cluster) for fp, cluster in self._ledger.remembered()]
 
     def __len__(self) -> int:
         return len(self._ledger.fingerprints)

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -488,6 +488,28 @@ class SequentialDeduplicator:
         info = decide(fp, matches, self.ledger, config)
         prune_ledger(self.ledger, fp.event_time, config.horizon_millis)
         return info
+
+    def remember(self, fp: Fingerprint, cluster_id: str) -> None:
+        """Take in the story ``fp`` was made from as already decided, into
+        ``cluster_id``, without deciding it again: a ledger rebuilt from a log
+        (the cluster's first story may be past the horizon by now). Call in
+        (event_time, id) order, as ``add``."""
+        self._expire(fp.event_time)
+        keys = index_keys(fp, self.config)
+        entry = fp.entry
+        for key in keys:
+            self.buckets.setdefault(key, []).append(entry)
+        self.fingerprints[fp.story_id] = fp
+        self._expiry.append((fp.event_time, fp.story_id, keys))
+        self.ledger[fp.story_id] = (cluster_id, fp.event_time)
+
+    def remembered(self) -> Iterator[tuple[Fingerprint, str]]:
+        """(fingerprint, cluster id) of every story inside the horizon, in the
+        order they were taken in: what ``remember`` needs to rebuild this ledger."""
+        for _, story_id, _keys in self._expiry:
+            fp = self.fingerprints.get(story_id)
+            if fp is not None:
+                yield fp, self.ledger.get(story_id, (story_id, 0))[0]
 
     def _expire(self, now: int) -> None:
         cutoff = now - self.config.horizon_millis
