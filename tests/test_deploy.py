@@ -607,3 +607,27 @@ def test_deploy_doc_lists_every_recorded_step():
     doc = (REPO / "docs" / "deploy-flink.md").read_text()
     for step in parse_stateful_steps(MANIFEST.read_text()):
         assert step.step in doc, f"docs/deploy-flink.md does not name {step.step}"
+
+
+# ---- deploy/local/flink.sh: the state backend ----------------------------------------------
+
+
+def _local_state_backend(choice) -> subprocess.CompletedProcess:
+    """``state_backend_config`` of deploy/local/flink.sh, run alone under ``FLINK_STATE_BACKEND=choice``."""
+    script = (Path(__file__).resolve().parents[1] / "deploy" / "local" / "flink.sh").read_text()
+    function = re.search(r"^state_backend_config\(\) \{.*?^\}", script, re.S | re.M).group(0)
+    env = {k: v for k, v in os.environ.items() if k != "FLINK_STATE_BACKEND"}
+    if choice is not None:
+        env["FLINK_STATE_BACKEND"] = choice
+    return subprocess.run(["bash", "-c", f'die() {{ echo "$*" >&2; exit 1; }}\n{function}\nstate_backend_config'],
+                          capture_output=True, text=True, env=env, timeout=30)
+
+
+def test_local_flink_keeps_hashmap_state_unless_rocksdb_is_asked_for():
+    """The tests' cluster stays on hashmap; ``FLINK_STATE_BACKEND=rocksdb`` (the benchmarks)
+    checkpoints RocksDB incrementally, as deploy/flink does; anything else is refused."""
+    assert _local_state_backend(None).stdout.split("\n")[0] == "state.backend.type: hashmap"
+    rocksdb = _local_state_backend("rocksdb").stdout.splitlines()
+    assert rocksdb[:2] == ["state.backend.type: rocksdb", "state.backend.incremental: true"]
+    refused = _local_state_backend("memory")
+    assert refused.returncode != 0 and "FLINK_STATE_BACKEND" in refused.stderr
