@@ -20,8 +20,8 @@ Parts (all by default):
    ``--rate`` stories/s for ``--seconds``; latency of a story = broker
    timestamp of its output message - that of its input message; p50, p99,
    and the p99 of the second half of the feed (steady state).
-3. ``hold`` (``--hold-rates``): Flink fed at each rate for ``--hold-seconds``,
-   once per ``--dedup-orders``;
+3. ``hold`` (``--hold-rates``): Prism and Flink fed at each rate for
+   ``--hold-seconds``, once per ``--dedup-orders``;
    the consumer lag (end offsets - committed) sampled every 10 s; "held" when
    the lag of the last minute stays under 2 s of input and does not grow.
 4. start costs: the Kafka broker, the Flink cluster, and each engine's run over
@@ -254,8 +254,10 @@ def latency(engine: str, broker: KafkaBroker, flink: Optional[Flink], rate: floa
         _stop(child, flink)
 
 
-def hold(broker: KafkaBroker, flink: Flink, rate: float, seconds: float, work: Path, order: str) -> dict:
-    topic, _out, group, child, log = _stream(broker, flink.args(), work, f"hold-{int(rate)}-{order}", order)
+def hold(engine: str, broker: KafkaBroker, flink: Optional[Flink], rate: float, seconds: float, work: Path,
+         order: str) -> dict:
+    topic, _out, group, child, log = _stream(broker, ENGINE_ARGS[engine](flink), work,
+                                             f"hold-{engine}-{int(rate)}-{order}", order)
     samples: list[tuple[float, int]] = []
     try:
         replay_to_kafka([SEED], broker.bootstrap, topic, timestamps="now")
@@ -273,7 +275,8 @@ def hold(broker: KafkaBroker, flink: Flink, rate: float, seconds: float, work: P
         achieved = (int(rate * seconds)) / (time.monotonic() - started)
         last_minute = [lag for at, lag in samples if at >= samples[-1][0] - 60]
         held = max(last_minute) < 2 * rate and last_minute[-1] <= max(last_minute[0], rate)
-        return {"order": order, "rate": rate, "seconds": seconds, "fed_per_s": round(achieved, 1),
+        return {"engine": engine, "order": order, "rate": rate, "seconds": seconds,
+                "fed_per_s": round(achieved, 1),
                 "lag_samples": samples, "held": held}
     finally:
         _stop(child, flink)
@@ -296,7 +299,8 @@ def markdown(report: dict) -> str:
                      f"max {result.get('max_ms')} ms, {result.get('received')}/{result.get('sent')} received |")
     for result in report.get("hold", []):
         lags = [lag for _, lag in result["lag_samples"]]
-        lines.append(f"| hold {result['rate']}/s for {result['seconds']} s | flink, {result['order']} | fed "
+        lines.append(f"| hold {result['rate']}/s for {result['seconds']} s | {result.get('engine', 'flink')}, "
+                     f"{result['order']} | fed "
                      f"{result['fed_per_s']}/s, lag {min(lags)}–{max(lags)}, held: {result['held']} |")
     for name, seconds in report.get("start_seconds", {}).items():
         lines.append(f"| start | {name} | {seconds} s |")
@@ -346,8 +350,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             report["latency"] = {f"{engine}, {order}": latency(
                 engine, broker, flink if engine == "flink" else None, args.rate, args.seconds, work, order)
                 for engine in engines if engine in ("prism", "flink") for order in orders}
-        if "hold" in parts and flink:
-            report["hold"] = [hold(broker, flink, float(rate), args.hold_seconds, work, order)
+        if "hold" in parts:
+            report["hold"] = [hold(engine, broker, flink if engine == "flink" else None, float(rate),
+                                   args.hold_seconds, work, order)
+                              for engine in engines if engine in ("prism", "flink")
                               for order in orders for rate in args.hold_rates.split(",")]
     finally:
         if broker:

@@ -31,6 +31,7 @@ from pipelines.options import (
     validate,
 )
 from pipelines.runners import resolve_runner
+from transforms.dedup.core import ARRIVAL_ORDER
 from transforms.enrich import EVENT_TIME_FROM_PUBLISHED, EVENT_TIME_FROM_SOURCE
 from transforms.process import ProcessStories
 from transforms.io.read import ReadWireStories
@@ -136,7 +137,8 @@ def read_sources(pipeline: beam.Pipeline, options: IngestOptions):
         raw_inputs.append(pipeline | "ReadWireStoriesFromKafka" >> ReadWireStoriesFromKafka(
             options.kafka_bootstrap, options.kafka_topic, group=options.kafka_group,
             start=options.kafka_start, stop_at_end=options.kafka_stop_at_end,
-            watermark_delay=options.kafka_watermark_delay))
+            watermark_delay=options.kafka_watermark_delay,
+            prompt=options.dedup_order == ARRIVAL_ORDER))
     if len(raw_inputs) == 1:
         return raw_inputs[0], dead_letters
     return tuple(raw_inputs) | "AllSources" >> beam.Flatten(), dead_letters

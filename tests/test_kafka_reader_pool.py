@@ -103,7 +103,7 @@ def test_a_consumer_accepts_the_largest_fetch_it_can_be_sent(pool):
     assert consumer.config["receive_message_max_bytes"] > defaults["max_partition_fetch_bytes"]
 
 
-def test_reader_calls_end_after_a_tenth_of_a_second_on_prism_and_flink_only():
+def test_reader_calls_end_after_a_tenth_of_a_second_on_flink_and_for_prompt_readers_on_prism():
     """On Prism and Flink a bundle's records reach the next stage only when its call ends."""
     from types import SimpleNamespace
 
@@ -111,9 +111,38 @@ def test_reader_calls_end_after_a_tenth_of_a_second_on_prism_and_flink_only():
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.runners.portability.prism_runner import PrismRunner
 
-    from transforms.io.kafka_source import READER_CALL_SECONDS, reader_call_seconds
+    from transforms.io.kafka_source import PRISM_CALL_SECONDS, READER_CALL_SECONDS, reader_call_seconds
 
-    assert READER_CALL_SECONDS <= 0.1
-    assert reader_call_seconds(SimpleNamespace(runner=PrismRunner())) == READER_CALL_SECONDS
-    assert reader_call_seconds(SimpleNamespace(runner=FlinkRunner())) == READER_CALL_SECONDS
-    assert reader_call_seconds(SimpleNamespace(runner=FnApiRunner())) is None
+    assert READER_CALL_SECONDS <= 0.1 < PRISM_CALL_SECONDS
+    prism, flink = SimpleNamespace(runner=PrismRunner()), SimpleNamespace(runner=FlinkRunner())
+    assert reader_call_seconds(prism, prompt=True) == READER_CALL_SECONDS
+    assert reader_call_seconds(prism) == PRISM_CALL_SECONDS
+    assert reader_call_seconds(flink) == reader_call_seconds(flink, prompt=True) == READER_CALL_SECONDS
+    assert reader_call_seconds(SimpleNamespace(runner=FnApiRunner()), prompt=True) is None
+
+
+def test_arrival_order_makes_the_cli_reader_prompt():
+    """``--dedup-order arrival`` asks for the prompt reader (its latency rests on it)."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.ingest import read_sources
+    from pipelines.options import IngestOptions
+    from transforms.io import kafka_source
+
+    seen = []
+    original = kafka_source.ReadWireStoriesFromKafka.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.append(kwargs.get("prompt"))
+        original(self, *args, **{**kwargs, "check_at_start": False})
+
+    for order, prompt in (("arrival", True), ("event-time", False)):
+        options = PipelineOptions(["--kafka-bootstrap", "127.0.0.1:1", "--kafka-topic", "t",
+                                   "--kafka-start", "earliest", "--dedup-order", order])
+        kafka_source.ReadWireStoriesFromKafka.__init__ = spy
+        try:
+            read_sources(beam.Pipeline(), options.view_as(IngestOptions))
+        finally:
+            kafka_source.ReadWireStoriesFromKafka.__init__ = original
+        assert seen[-1] is prompt

@@ -149,6 +149,9 @@ class ReadWireStoriesFromKafka(beam.PTransform):
         max_records_per_call: records read before the reader checkpoints itself.
         check_at_start: check the broker when the pipeline is built.
         consumer_config: extra kafka-python ``KafkaConsumer`` settings.
+        prompt: for pipelines whose every step passes a record on at once
+            (``--dedup-order arrival``): on Prism too, calls end after
+            ``READER_CALL_SECONDS`` (see ``reader_call_seconds``).
 
     Raises:
         ValueError: on bad options (named).
@@ -169,6 +172,7 @@ class ReadWireStoriesFromKafka(beam.PTransform):
         max_records_per_call: int = 10_000,
         check_at_start: bool = True,
         consumer_config: Optional[dict] = None,
+        prompt: bool = False,
     ):
         super().__init__()
         if not bootstrap:
@@ -196,6 +200,7 @@ class ReadWireStoriesFromKafka(beam.PTransform):
                           max_records_per_call=max_records_per_call)
         self._discovery_interval = discovery_interval
         self._check_at_start = check_at_start
+        self._prompt = prompt
 
     def expand(self, pbegin):
         if self._check_at_start:
@@ -209,7 +214,7 @@ class ReadWireStoriesFromKafka(beam.PTransform):
             delays = runner_honours_resume_delays(pbegin.pipeline)
             discover = _WatchPartitionsFn(locate, self._discovery_interval, resume_delays=delays)
             read = _ReadPartitionFn(self._consumer_config,
-                                    call_seconds=reader_call_seconds(pbegin.pipeline),
+                                    call_seconds=reader_call_seconds(pbegin.pipeline, self._prompt),
                                     resume_delays=delays, **self._read)
         return (
             pbegin
@@ -219,16 +224,14 @@ class ReadWireStoriesFromKafka(beam.PTransform):
         )
 
 
-#: Seconds a reader's call runs on Prism and Flink before it checkpoints; see
-#: ``reader_call_seconds``.
+#: Seconds a reader's call runs before it checkpoints, on Flink, and on Prism
+#: for prompt readers; see ``reader_call_seconds``.
 READER_CALL_SECONDS = 0.1
-#: The name this had while only Prism used it.
-PRISM_CALL_SECONDS = READER_CALL_SECONDS
-#: Runners whose reader calls end after ``READER_CALL_SECONDS``.
-_TIMED_CALL_RUNNERS = ("PrismRunner", "FlinkRunner")
+#: The same on Prism for readers that are not prompt.
+PRISM_CALL_SECONDS = 0.5
 
 
-def reader_call_seconds(pipeline) -> Optional[float]:
+def reader_call_seconds(pipeline, prompt: bool = False) -> Optional[float]:
     """How long one call of the unbounded reader may run on the pipeline's runner.
 
     Prism and Beam's Flink runner hand a bundle's output to the next fused
@@ -237,10 +240,14 @@ def reader_call_seconds(pipeline) -> Optional[float]:
     them behind every shuffle (dedup, the file sinks) until it caught up, on
     Flink for as long as the feed lasted (measured: p50 23 s at 100
     stories/s). So there a call ends, checkpointing its remainder (resumed at
-    once), after ``READER_CALL_SECONDS``: 0.1 s gave p50 0.24 s and p99
-    0.68 s on Prism, where 0.5 s gave p50 0.71 s and p99 1.77 s
-    (``--dedup-order arrival``). Elsewhere (the FnApiRunner) a call reads
-    until it is caught up (None).
+    once), after ``READER_CALL_SECONDS`` on Flink, and on Prism after
+    ``READER_CALL_SECONDS`` for a ``prompt`` reader (0.1 s gave p50 0.24 s
+    and p99 0.68 s at 100 stories/s with ``--dedup-order arrival``, 0.5 s
+    gave p50 0.71 s and p99 1.77 s) or ``PRISM_CALL_SECONDS`` otherwise: in
+    event-time order the watermark wait dominates, and one full-suite run
+    with 0.1 s calls there saw a Prism pipeline whose readers were all caught
+    up hold 21 stories in dedup for two minutes, never seen with 0.5 s.
+    Elsewhere (the FnApiRunner) a call reads until it is caught up (None).
 
     Raises:
       ValueError: on Beam's BundleBasedDirectRunner, which does not resume a
@@ -253,7 +260,12 @@ def reader_call_seconds(pipeline) -> Optional[float]:
         raise ValueError("ReadWireStoriesFromKafka: the BundleBasedDirectRunner does not resume "
                          "splittable DoFns; run on Prism (--runner PrismRunner, or DirectRunner "
                          "with --streaming), the FnApiRunner, the portable runner or Flink")
-    return READER_CALL_SECONDS if type(runner).__name__ in _TIMED_CALL_RUNNERS else None
+    name = type(runner).__name__
+    if name == "FlinkRunner":
+        return READER_CALL_SECONDS
+    if name == "PrismRunner":
+        return READER_CALL_SECONDS if prompt else PRISM_CALL_SECONDS
+    return None
 
 
 class _LocatePartitions:
