@@ -24,6 +24,10 @@ Parts (all by default):
    ``--hold-seconds``, once per ``--dedup-orders``;
    the consumer lag (end offsets - committed) sampled every 10 s; "held" when
    the lag of the last minute stays under 2 s of input and does not grow.
+   Both streaming parts also give the peak memory of each process tree,
+   sampled every 0.2 s: the pipeline's (the CLI with Prism, or with Beam's
+   Flink job server, and the SDK workers), the Flink cluster's JVMs, the
+   Kafka broker's.
 4. start costs: the Kafka broker, the Flink cluster, and each engine's run over
    one story (Beam's fixed cost on that engine).
 
@@ -87,7 +91,8 @@ class PeakMemory:
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def wire_ingest(args: list[str]) -> list[str]:
@@ -227,10 +232,26 @@ def _stop(child: subprocess.Popen, flink: Optional[Flink]) -> None:
             os.killpg(child.pid, signal.SIGKILL)
 
 
+def _memory(child: subprocess.Popen, flink: Optional[Flink], broker: KafkaBroker) -> dict[str, PeakMemory]:
+    """Peak RSS of each process tree of a streaming run: the pipeline's (the CLI with
+    Prism or the job server and its SDK workers), Flink's JVMs, the broker's."""
+    trees = {"pipeline": [child.pid], "broker": [broker._process.pid] if broker._process else []}
+    if flink:
+        trees["flink_cluster"] = flink.pids()
+    return {name: PeakMemory(pids).__enter__() for name, pids in trees.items() if pids}
+
+
+def _peaks(memory: dict[str, PeakMemory]) -> dict[str, int]:
+    for sampler in memory.values():
+        sampler.__exit__()
+    return {f"peak_rss_mb_{name}": round(sampler.peak / 2 ** 20) for name, sampler in memory.items()}
+
+
 def latency(engine: str, broker: KafkaBroker, flink: Optional[Flink], rate: float, seconds: float,
             work: Path, order: str) -> dict:
     topic, out, _group, child, log = _stream(broker, ENGINE_ARGS[engine](flink), work,
                                              f"lat-{engine}-{order}", order)
+    memory = _memory(child, flink, broker)
     try:
         warm = replay_to_kafka([CORPUS / "reut2-003.sgm"], broker.bootstrap, topic,
                                timestamps="now", max_messages=20)
@@ -249,8 +270,9 @@ def latency(engine: str, broker: KafkaBroker, flink: Optional[Flink], rate: floa
                 "p99_second_half_ms": second_half[int(len(second_half) * 0.99)] if second_half else None,
                 "p50_ms": latencies[len(latencies) // 2] if latencies else None,
                 "p99_ms": latencies[int(len(latencies) * 0.99)] if latencies else None,
-                "max_ms": latencies[-1] if latencies else None}
+                "max_ms": latencies[-1] if latencies else None, **_peaks(memory)}
     finally:
+        _peaks(memory)
         _stop(child, flink)
 
 
@@ -258,6 +280,7 @@ def hold(engine: str, broker: KafkaBroker, flink: Optional[Flink], rate: float, 
          order: str) -> dict:
     topic, _out, group, child, log = _stream(broker, ENGINE_ARGS[engine](flink), work,
                                              f"hold-{engine}-{int(rate)}-{order}", order)
+    memory = _memory(child, flink, broker)
     samples: list[tuple[float, int]] = []
     try:
         replay_to_kafka([SEED], broker.bootstrap, topic, timestamps="now")
@@ -277,12 +300,19 @@ def hold(engine: str, broker: KafkaBroker, flink: Optional[Flink], rate: float, 
         held = max(last_minute) < 2 * rate and last_minute[-1] <= max(last_minute[0], rate)
         return {"engine": engine, "order": order, "rate": rate, "seconds": seconds,
                 "fed_per_s": round(achieved, 1),
-                "lag_samples": samples, "held": held}
+                "lag_samples": samples, "held": held, **_peaks(memory)}
     finally:
+        _peaks(memory)
         _stop(child, flink)
 
 
 # ----------------------------------------------------------------------------- report
+
+
+def _memory_text(result: dict) -> str:
+    peaks = [f"{key.removeprefix('peak_rss_mb_').replace('_', ' ')} {value} MB"
+             for key, value in result.items() if key.startswith("peak_rss_mb_")]
+    return "peak memory: " + ", ".join(peaks) if peaks else ""
 
 
 def markdown(report: dict) -> str:
@@ -296,12 +326,14 @@ def markdown(report: dict) -> str:
     for name, result in report.get("latency", {}).items():
         lines.append(f"| latency at {result.get('rate')}/s | {name} | p50 {result.get('p50_ms')} ms, "
                      f"p99 {result.get('p99_ms')} ms (second half {result.get('p99_second_half_ms')} ms), "
-                     f"max {result.get('max_ms')} ms, {result.get('received')}/{result.get('sent')} received |")
+                     f"max {result.get('max_ms')} ms, {result.get('received')}/{result.get('sent')} received, "
+                     f"{_memory_text(result)} |")
     for result in report.get("hold", []):
         lags = [lag for _, lag in result["lag_samples"]]
         lines.append(f"| hold {result['rate']}/s for {result['seconds']} s | {result.get('engine', 'flink')}, "
                      f"{result['order']} | fed "
-                     f"{result['fed_per_s']}/s, lag {min(lags)}–{max(lags)}, held: {result['held']} |")
+                     f"{result['fed_per_s']}/s, lag {min(lags)}–{max(lags)}, held: {result['held']}, "
+                     f"{_memory_text(result)} |")
     for name, seconds in report.get("start_seconds", {}).items():
         lines.append(f"| start | {name} | {seconds} s |")
     return "\n".join(lines)

@@ -162,7 +162,7 @@ def resolve_options(argv: list[str]) -> dict[str, Any]:
     ``--checkpointing_interval``) are kept as given: the job server reads them.
     """
     from pipelines.options import IngestOptions, is_streaming_source, validate
-    from pipelines.runners import resolve_runner
+    from pipelines.runners import beam_runner_name, resolve_runner
 
     argv = with_flink_flags([arg for arg in normalize_beam_flags(argv) if arg != PRINT_OPTIONS_FLAG])
     options = PipelineOptions(argv)
@@ -179,7 +179,7 @@ def resolve_options(argv: list[str]) -> dict[str, Any]:
     shown = sorted(set(explicit) | ours | set(_ALWAYS_SHOWN))
     resolved = {name: every.get(name) for name in shown if name != "print_options"}
     return {
-        "runner": runner if isinstance(runner, str) else type(runner).__name__,
+        "runner": runner if isinstance(runner, str) else beam_runner_name(runner),
         "submits_to": _submission_target(resolved),
         "options": resolved,
     }

@@ -13,8 +13,18 @@ itself:
   the Python workers in this process (``--environment_type=LOOPBACK``).
 
 ``PrismRunner`` may also be named explicitly (batch or streaming); it gets the
-same binary and the same local settings. Any other runner name
-(``PortableRunner``, ``FlinkRunner``...) is passed to Beam unchanged.
+same binary and the same local settings. Any other runner name is passed to
+Beam unchanged, except the job-service runners (``PrismRunner``,
+``FlinkRunner``, ``PortableRunner``): they are Beam's, with one change.
+Beam waits on a job through the job service's state and message streams and
+gives those streams the deadline of its single requests,
+``--job_server_timeout`` (300 s by default). A job that ran longer lost its
+driver at the deadline: the CLI failed with "Deadline Exceeded" and stopped
+the Prism or job-server process it had started, so an unbounded Kafka or
+drop-folder run ended after five minutes. ``JobHandleWithoutStreamDeadline``
+keeps the timeout for the requests that prepare, stage and start the job
+(so an unreachable job server still fails fast) and opens the two streams
+without a deadline.
 
 The Prism binary is never downloaded. ``prism_binary()`` finds it:
 ``$WIRE_INGEST_PRISM`` if set, else
@@ -48,9 +58,17 @@ from apache_beam.options.pipeline_options import (
     PrismRunnerOptions,
     StandardOptions,
 )
+from apache_beam.runners.portability.flink_runner import FlinkRunner
+from apache_beam.runners.portability.portable_runner import JobServiceHandle, PortableRunner
+from apache_beam.runners.portability.prism_runner import PrismRunner
 from apache_beam.runners.runner import PipelineRunner
 
 __all__ = [
+    "beam_runner_name",
+    "JobHandleWithoutStreamDeadline",
+    "LongJobFlinkRunner",
+    "LongJobPortableRunner",
+    "LongJobPrismRunner",
     "resolve_runner",
     "streaming_runner",
     "prism_binary",
@@ -77,6 +95,51 @@ class PrismNotFound(RuntimeError):
     """No Prism binary where wire-ingest looks for one (it never downloads one)."""
 
 
+# ----------------------------------------------------------------------------- job-service runners
+
+
+class JobHandleWithoutStreamDeadline(JobServiceHandle):
+    """Beam's job-service handle, whose job state and message streams have no
+    deadline: they last as long as the job (see the module docstring)."""
+
+    def run(self, preparation_id: str):
+        request_timeout, self.timeout = self.timeout, None
+        try:
+            return super().run(preparation_id)
+        finally:
+            self.timeout = request_timeout
+
+
+class _LongJobs:
+    """Mixin for Beam's job-service runners: their handle, without the stream deadline."""
+
+    def create_job_service_handle(self, job_service, options) -> JobServiceHandle:
+        beams = super().create_job_service_handle(job_service, options)
+        return JobHandleWithoutStreamDeadline(
+            job_service, options, retain_unknown_options=beams._retain_unknown_options)
+
+
+class LongJobPrismRunner(_LongJobs, PrismRunner):
+    """``PrismRunner`` whose driver waits on a job for as long as it runs."""
+
+
+class LongJobFlinkRunner(_LongJobs, FlinkRunner):
+    """``FlinkRunner`` whose driver waits on a job for as long as it runs."""
+
+
+class LongJobPortableRunner(_LongJobs, PortableRunner):
+    """``PortableRunner`` whose driver waits on a job for as long as it runs."""
+
+
+def beam_runner_name(runner: PipelineRunner) -> str:
+    """The name of the Beam runner class ``runner`` is or extends (``FnApiRunner``,
+    ``PrismRunner``, ``FlinkRunner``...), as an operator knows it."""
+    return next(cls.__name__ for cls in type(runner).__mro__ if cls.__module__.startswith("apache_beam."))
+
+
+_JOB_SERVICE_RUNNERS = {"FlinkRunner": LongJobFlinkRunner, "PortableRunner": LongJobPortableRunner}
+
+
 def resolve_runner(options: PipelineOptions) -> Union[str, PipelineRunner]:
     """The runner to hand to ``beam.Pipeline`` for these options.
 
@@ -88,6 +151,8 @@ def resolve_runner(options: PipelineOptions) -> Union[str, PipelineRunner]:
     runner = standard.runner
     if runner in PRISM_RUNNER_NAMES or (runner in LOCAL_RUNNER_NAMES and standard.streaming):
         return streaming_runner(options)
+    if runner in _JOB_SERVICE_RUNNERS:
+        return _JOB_SERVICE_RUNNERS[runner]()
     if runner not in LOCAL_RUNNER_NAMES:
         return runner
     limit_malloc_arenas()
@@ -97,7 +162,8 @@ def resolve_runner(options: PipelineOptions) -> Union[str, PipelineRunner]:
 
 
 def streaming_runner(options: PipelineOptions) -> PipelineRunner:
-    """A ``PrismRunner`` on the local binary, its SDK workers in this process.
+    """A ``PrismRunner`` (``LongJobPrismRunner``) on the local binary, its SDK
+    workers in this process.
 
     Sets on ``options`` (unless already given): ``--prism_location`` (the
     binary ``prism_binary()`` finds) and ``--environment_type=LOOPBACK``.
@@ -105,8 +171,6 @@ def streaming_runner(options: PipelineOptions) -> PipelineRunner:
     Raises:
       PrismNotFound: no binary given and none found.
     """
-    from apache_beam.runners.portability.prism_runner import PrismRunner
-
     limit_malloc_arenas()
     prism = options.view_as(PrismRunnerOptions)
     if not prism.prism_location:
@@ -117,7 +181,7 @@ def streaming_runner(options: PipelineOptions) -> PipelineRunner:
     portable = options.view_as(PortableOptions)
     if not portable.environment_type:
         portable.environment_type = "LOOPBACK"
-    return PrismRunner()
+    return LongJobPrismRunner()
 
 
 def prism_cache_path(beam_version: str | None = None) -> Path:

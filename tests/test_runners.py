@@ -24,12 +24,18 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.version import __version__ as BEAM_VERSION
 
+from apache_beam.runners.portability.flink_runner import FlinkRunner
+from apache_beam.runners.portability.portable_runner import JobServiceHandle, PortableRunner
+
 from pipelines.runners import (
+    JobHandleWithoutStreamDeadline,
     PrismNotFound,
+    beam_runner_name,
     prism_binary,
     prism_cache_path,
     resolve_runner,
 )
+from transforms.io.ingested_files import journal_path
 
 REPO = Path(__file__).resolve().parents[1]
 #: A PATH with the shell's tools and, on this machine, no Go.
@@ -130,9 +136,99 @@ def test_given_prism_options_are_kept(empty_cache, tmp_path):
         resolve_runner(PipelineOptions(["--runner=PrismRunner", "--prism_location=https://x/prism.zip"]))
 
 
-def test_other_runners_are_passed_on_by_name():
-    assert resolve_runner(PipelineOptions(["--runner=FlinkRunner"])) == "FlinkRunner"
-    assert resolve_runner(PipelineOptions(["--runner=PortableRunner", "--streaming"])) == "PortableRunner"
+def test_job_service_runners_are_beams_and_other_runners_are_passed_on_by_name():
+    flink = resolve_runner(PipelineOptions(["--runner=FlinkRunner"]))
+    portable = resolve_runner(PipelineOptions(["--runner=PortableRunner", "--streaming"]))
+    assert isinstance(flink, FlinkRunner) and beam_runner_name(flink) == "FlinkRunner"
+    assert isinstance(portable, PortableRunner) and beam_runner_name(portable) == "PortableRunner"
+    assert resolve_runner(PipelineOptions(["--runner=DataflowRunner"])) == "DataflowRunner"
+
+
+# --------------------------------------------------------------------------- jobs longer than --job_server_timeout
+
+
+class _RecordingJobService:
+    """Answers the job API calls ``JobServiceHandle.run`` makes, noting each call's timeout."""
+
+    def __init__(self):
+        self.timeouts: dict[str, object] = {}
+
+    def _stream(self, name):
+        def call(request, timeout=None):
+            self.timeouts[name] = timeout
+            return iter(["RUNNING"])
+        return call
+
+    def __getattr__(self, name):
+        if name in ("GetStateStream", "GetMessageStream"):
+            return self._stream(name)
+        if name == "Run":
+            return lambda request, timeout=None: type("RunJobResponse", (), {"job_id": "job-1"})()
+        raise AttributeError(name)
+
+
+@pytest.mark.parametrize("runner", ["PrismRunner", "FlinkRunner", "PortableRunner"])
+def test_the_job_streams_have_no_deadline_and_requests_keep_the_timeout(runner, empty_cache):
+    fake_binary(prism_cache_path())
+    options = PipelineOptions([f"--runner={runner}", "--job_server_timeout=7"])
+    service = _RecordingJobService()
+    handle = resolve_runner(options).create_job_service_handle(service, options)
+    assert isinstance(handle, JobHandleWithoutStreamDeadline)
+    handle.run("prep-1")
+    assert service.timeouts == {"GetStateStream": None, "GetMessageStream": None}
+    assert handle.timeout == 7  # prepare and staging still fail fast
+    # Beam's own handle gives the streams the request timeout: the deadline
+    # that ended every job at 300 s.
+    beams = _RecordingJobService()
+    JobServiceHandle(beams, options).run("prep-1")
+    assert beams.timeouts == {"GetStateStream": 7, "GetMessageStream": 7}
+
+
+def test_a_watch_run_on_prism_outlives_the_job_server_timeout(tmp_path):
+    """``wire-ingest run --watch`` with ``--job_server_timeout 4``: still running and
+    ingesting well after the four seconds (Beam's deadline used to end the driver,
+    and with it the Prism process, after ``--job_server_timeout``, 300 s by default)."""
+    import json
+    import signal
+    import sys
+
+    seed = REPO / "seeds" / "000_47ad94e21230f2f9.txt"
+    folder, out = tmp_path / "drop", tmp_path / "out"
+    folder.mkdir()
+    (folder / "first.txt").write_bytes(seed.read_bytes())
+    journal = Path(journal_path(str(out)))
+    command = [sys.executable, "-m", "pipelines.cli", "run", "--watch", str(folder), "--output", str(out),
+               "--poll-interval", "0.3", "--settle-seconds", "0.3", "--window-seconds", "1",
+               "--job_server_timeout", "4"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def ingested() -> set[str]:
+        if not journal.exists():
+            return set()
+        lines = journal.read_text().splitlines()
+        return {os.path.basename(json.loads(line)["path"]) for line in lines if line.endswith("}")}
+
+    def wait_for(name: str, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while name not in ingested() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.3)
+
+    try:
+        wait_for("first.txt", 120)
+        assert "first.txt" in ingested(), "the first file was not ingested within 120 s"
+        time.sleep(8)  # the job's streams were opened before the first file: now past 4 s
+        assert process.poll() is None, process.stdout.read().decode(errors="replace")[-3000:]
+        (folder / "second.txt").write_bytes(seed.read_bytes().replace(b"Minsk", b"Geneva"))
+        wait_for("second.txt", 60)
+        assert "second.txt" in ingested(), "a file dropped after the deadline was not ingested"
+        assert process.poll() is None, process.stdout.read().decode(errors="replace")[-3000:]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # --------------------------------------------------------------------------- timers on Prism
