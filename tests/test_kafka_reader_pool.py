@@ -119,6 +119,16 @@ def test_reader_calls_end_after_a_tenth_of_a_second_on_flink_and_for_prompt_read
     assert reader_call_seconds(prism) == PRISM_CALL_SECONDS
     assert reader_call_seconds(flink) == reader_call_seconds(flink, prompt=True) == READER_CALL_SECONDS
     assert reader_call_seconds(SimpleNamespace(runner=FnApiRunner()), prompt=True) is None
+    # ... and on the runners the CLI resolves (subclasses of Beam's).
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.runners import resolve_runner
+
+    cli_prism = SimpleNamespace(runner=resolve_runner(PipelineOptions(["--runner=PrismRunner"])))
+    cli_flink = SimpleNamespace(runner=resolve_runner(PipelineOptions(["--runner=FlinkRunner"])))
+    assert reader_call_seconds(cli_prism, prompt=True) == READER_CALL_SECONDS
+    assert reader_call_seconds(cli_prism) == PRISM_CALL_SECONDS
+    assert reader_call_seconds(cli_flink) == READER_CALL_SECONDS
 
 
 def test_arrival_order_makes_the_cli_reader_prompt():

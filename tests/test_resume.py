@@ -34,3 +34,7 @@ def test_elsewhere_the_pause_is_taken_here_capped_and_the_resume_is_immediate():
 def test_only_prism_is_not_trusted_with_delays():
     assert not runner_honours_resume_delays(beam.Pipeline(runner=PrismRunner(), options=PipelineOptions()))
     assert runner_honours_resume_delays(beam.Pipeline(options=PipelineOptions()))
+    from pipelines.runners import resolve_runner
+
+    cli_prism = resolve_runner(PipelineOptions(["--runner=PrismRunner"]))
+    assert not runner_honours_resume_delays(beam.Pipeline(runner=cli_prism, options=PipelineOptions()))

@@ -254,16 +254,17 @@ def reader_call_seconds(pipeline, prompt: bool = False) -> Optional[float]:
         deferred remainder (the read would stop after its first call).
     """
     from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+    from apache_beam.runners.portability.flink_runner import FlinkRunner
+    from apache_beam.runners.portability.prism_runner import PrismRunner
 
     runner = getattr(pipeline, "runner", None)
     if isinstance(runner, BundleBasedDirectRunner):
         raise ValueError("ReadWireStoriesFromKafka: the BundleBasedDirectRunner does not resume "
                          "splittable DoFns; run on Prism (--runner PrismRunner, or DirectRunner "
                          "with --streaming), the FnApiRunner, the portable runner or Flink")
-    name = type(runner).__name__
-    if name == "FlinkRunner":
+    if isinstance(runner, FlinkRunner):
         return READER_CALL_SECONDS
-    if name == "PrismRunner":
+    if isinstance(runner, PrismRunner):
         return READER_CALL_SECONDS if prompt else PRISM_CALL_SECONDS
     return None
 

@@ -25,8 +25,10 @@ __all__ = ["runner_honours_resume_delays", "pause_then_defer"]
 
 
 def runner_honours_resume_delays(pipeline) -> bool:
-    """False on Prism (see the module docstring); True elsewhere."""
-    return type(getattr(pipeline, "runner", None)).__name__ != "PrismRunner"
+    """False on Prism, Beam's or a subclass (see the module docstring); True elsewhere."""
+    from apache_beam.runners.portability.prism_runner import PrismRunner
+
+    return not isinstance(getattr(pipeline, "runner", None), PrismRunner)
 
 
 def pause_then_defer(tracker, seconds: float, delays: bool, longest_wait: float = 1.0,
