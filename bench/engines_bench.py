@@ -118,10 +118,10 @@ def timed_run(args: list[str], extra_pids: list[int], log: Path) -> dict:
 class Flink:
     """The local cluster of ``deploy/local/flink.sh``, state in a temporary folder."""
 
-    def __init__(self, state: Path):
-        # RocksDB with incremental checkpoints, as deploy/flink runs: the hashmap backend
-        # copies the whole dedup state at every checkpoint.
-        self.env = {**os.environ, "FLINK_STATE_DIR": str(state), "FLINK_STATE_BACKEND": "rocksdb"}
+    def __init__(self, state: Path, backend: str = "rocksdb"):
+        # RocksDB with incremental checkpoints by default, as deploy/flink runs: the hashmap
+        # backend copies the whole dedup state at every checkpoint.
+        self.env = {**os.environ, "FLINK_STATE_DIR": str(state), "FLINK_STATE_BACKEND": backend}
         self.state = state
         self.master = ""
         self.start_seconds = 0.0
@@ -350,6 +350,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--flink-extra", default="",
                         help="Space-separated options added to every Flink run "
                              "(e.g. '--max_bundle_time_mills=100').")
+    parser.add_argument("--flink-state-backend", choices=("rocksdb", "hashmap"), default="rocksdb",
+                        help="State backend of the benchmark's Flink cluster (FLINK_STATE_BACKEND of "
+                             "deploy/local/flink.sh; default rocksdb, incremental checkpoints).")
     parser.add_argument("--keep", action="store_true",
                         help="Keep the work folder (logs of every run, the Flink cluster's state).")
     parser.add_argument("--dedup-orders", default="event-time,arrival",
@@ -360,6 +363,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     global WATERMARK_DELAY  # noqa: PLW0603  (one setting for the whole run)
     WATERMARK_DELAY = args.watermark_delay
     report_settings = {"watermark_delay": args.watermark_delay, "flink_extra": args.flink_extra,
+                       "flink_state_backend": args.flink_state_backend,
                        "dedup_orders": args.dedup_orders}
     orders = args.dedup_orders.split(",")
     Flink.extra = args.flink_extra.split()
@@ -370,7 +374,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     broker = None
     try:
         if "flink" in engines:
-            flink = Flink(work / "flink-state").start()
+            flink = Flink(work / "flink-state", args.flink_state_backend).start()
             report["start_seconds"]["flink cluster (JobManager + TaskManager registered)"] = flink.start_seconds
         if "batch" in parts:
             report["batch"] = batch(engines, flink, work)
