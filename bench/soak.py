@@ -4,7 +4,7 @@ Usage::
 
     .venv/bin/python bench/soak.py --minutes 30 [--rate 40] [--bootstrap HOST:PORT]
         [--corpora ../shared/corpora] [--output DIR] [--dedup-horizon-hours 0.1]
-        [--interval 15] [--report soak.json]
+        [--interval 15] [--report soak.json] [--dedup-order event-time|arrival]
 
 Without ``--bootstrap`` an Apache Kafka broker is started on a free loopback port
 (``tests/broker.py``) and stopped at the end. The corpora's Reuters-21578
@@ -57,6 +57,11 @@ def parse_args(argv=None):
     parser.add_argument("--output", default=None, help="Pipeline output directory (default: a temp dir).")
     parser.add_argument("--dedup-horizon-hours", type=float, default=0.1,
                         help="Dedup horizon given to the pipeline, in hours (default 0.1).")
+    parser.add_argument("--dedup-order", choices=("event-time", "arrival"), default="event-time",
+                        help="--dedup-order of the streaming pipeline (default event-time).")
+    parser.add_argument("--pipeline-args", default="",
+                        help="Space-separated options added to the 'wire-ingest run' command "
+                             "(give it with '=': --pipeline-args='--max_cache_memory_usage_mb=1024').")
     parser.add_argument("--interval", type=float, default=15.0, help="Seconds between samples (default 15).")
     parser.add_argument("--catch-up", type=float, default=180.0,
                         help="Seconds the pipeline gets to finish after the producer stops (default 180).")
@@ -221,7 +226,9 @@ def main(argv=None) -> int:
     pipeline = PipelineProcess([
         f"--kafka-bootstrap={bootstrap}", f"--kafka-topic={topic}", "--kafka-group=soak",
         f"--output={output}", f"--dedup-horizon={args.dedup_horizon_hours}", "--window-seconds=10",
-    ] + (["--kafka-stop-at-end"] if args.mode == "cycles" else []), work / "pipeline.log")
+    ] + (["--kafka-stop-at-end"] if args.mode == "cycles" else [f"--dedup-order={args.dedup_order}"])
+        + args.pipeline_args.split(),
+        work / "pipeline.log")
     cycles = 0
     producer = Producer(bootstrap, topic, corpus, args.rate)
     reader = OutputReader(output)
