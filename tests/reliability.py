@@ -404,6 +404,19 @@ class ProxiedBroker:
 # ---- the pipeline as a process ---------------------------------------------------------------------
 
 
+def interrupt(process, grace: float = 15.0) -> None:
+    """Stop a ``wire-ingest run`` child as an operator would (Ctrl-C, SIGINT);
+    kill it if it has not ended after ``grace`` seconds."""
+    import subprocess
+
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class PipelineProcess:
     """``wire-ingest run ARGS`` as a child process in its own process group."""
 

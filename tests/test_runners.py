@@ -189,8 +189,9 @@ def test_a_watch_run_on_prism_outlives_the_job_server_timeout(tmp_path):
     ingesting well after the four seconds (Beam's deadline used to end the driver,
     and with it the Prism process, after ``--job_server_timeout``, 300 s by default)."""
     import json
-    import signal
     import sys
+
+    from tests.reliability import interrupt
 
     seed = REPO / "seeds" / "000_47ad94e21230f2f9.txt"
     folder, out = tmp_path / "drop", tmp_path / "out"
@@ -223,12 +224,7 @@ def test_a_watch_run_on_prism_outlives_the_job_server_timeout(tmp_path):
         assert "second.txt" in ingested(), "a file dropped after the deadline was not ingested"
         assert process.poll() is None, process.stdout.read().decode(errors="replace")[-3000:]
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        interrupt(process, grace=20)
 
 
 # --------------------------------------------------------------------------- timers on Prism

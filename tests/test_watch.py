@@ -352,9 +352,10 @@ def test_portable_runner_polls_and_emits_each_pending_file_once(tmp_path):
 def test_wire_ingest_run_watch_writes_records_and_state_then_is_stopped(tmp_path):
     """The CLI end to end: ``wire-ingest run --watch`` until the state store
     shows both files done, then stopped as an operator would stop it."""
-    import signal
     import subprocess
     import sys
+
+    from tests.reliability import interrupt
 
     folder, out = tmp_path / "drop", tmp_path / "out"
     folder.mkdir()
@@ -374,12 +375,7 @@ def test_wire_ingest_run_watch_writes_records_and_state_then_is_stopped(tmp_path
         assert process.poll() is None, process.stdout.read().decode(errors="replace")[-3000:]
         assert len(_journal(out)) == 2, "both files recorded within 90 s"
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        interrupt(process)
     journal = {os.path.basename(e["path"]): e for e in _journal(out)}
     assert journal["seed.txt"]["status"] == STATUS_INGESTED
     assert journal["noise.bin"]["status"] == STATUS_ERROR
