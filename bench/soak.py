@@ -45,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.reliability import PipelineProcess  # noqa: E402
+from transforms.dedup.core import DEDUP_ORDERS, EVENT_TIME_ORDER  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -57,8 +58,9 @@ def parse_args(argv=None):
     parser.add_argument("--output", default=None, help="Pipeline output directory (default: a temp dir).")
     parser.add_argument("--dedup-horizon-hours", type=float, default=0.1,
                         help="Dedup horizon given to the pipeline, in hours (default 0.1).")
-    parser.add_argument("--dedup-order", choices=("event-time", "arrival"), default="event-time",
-                        help="--dedup-order of the streaming pipeline (default event-time).")
+    parser.add_argument("--dedup-order", choices=DEDUP_ORDERS, default=EVENT_TIME_ORDER,
+                        help="--dedup-order of the streaming pipeline (default event-time; "
+                             "--mode cycles runs bounded, event-time only).")
     parser.add_argument("--pipeline-args", default="",
                         help="Space-separated options added to the 'wire-ingest run' command "
                              "(give it with '=': --pipeline-args='--max_cache_memory_usage_mb=1024').")
@@ -70,7 +72,10 @@ def parse_args(argv=None):
                         help="streaming: one unbounded 'wire-ingest run' for the whole soak (default); "
                              "cycles: back-to-back bounded runs (--kafka-stop-at-end), each from the "
                              "group's committed offsets, as a cron-driven deployment would run.")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.mode == "cycles" and args.dedup_order != EVENT_TIME_ORDER:
+        parser.error("--dedup-order arrival: streaming sources only; --mode cycles runs bounded")
+    return args
 
 
 def load_messages(corpora: Path) -> list:
