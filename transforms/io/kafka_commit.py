@@ -178,13 +178,18 @@ class _CommitOffsetsFn(beam.DoFn):
         from kafka import KafkaConsumer, TopicPartition
         from kafka.structs import OffsetAndMetadata
 
-        if self._consumer is None:
-            self._consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, group_id=self._group,
-                                           enable_auto_commit=False, **self._consumer_config)
         offsets = {TopicPartition(topic, partition): OffsetAndMetadata(offset, "", -1)
                    for (topic, partition), offset in self._to_commit.items()}
-        retry_while_broker_away(lambda: self._consumer.commit(offsets, timeout_ms=30_000),
-                                "kafka offset commit")
+
+        def commit() -> None:
+            # The consumer is made inside the retry: the first commit may come
+            # while the broker is away (NoBrokersAvailable from its constructor).
+            if self._consumer is None:
+                self._consumer = KafkaConsumer(bootstrap_servers=self._bootstrap, group_id=self._group,
+                                               enable_auto_commit=False, **self._consumer_config)
+            self._consumer.commit(offsets, timeout_ms=30_000)
+
+        retry_while_broker_away(commit, "kafka offset commit")
         _LOG.debug("committed %s for group %s", dict(self._to_commit), self._group)
         self._commits.inc(len(offsets))
         for topic, _ in self._to_commit:
